@@ -1,0 +1,284 @@
+"""BigGAN generator and discriminator (Brock, Donahue & Simonyan, ICLR 2019)."""
+
+import keras
+from keras import ops
+
+from tfbiggan import validation
+from tfbiggan.layers.attention import SelfAttention
+from tfbiggan.layers.blocks import DBlock, GBlock
+from tfbiggan.layers.spectral_norm import SpectralNormDense
+from tfbiggan.models import architectures, common
+
+RESOLUTIONS = tuple(sorted(architectures.BIGGAN_GENERATOR))
+
+
+def _attention_tuple(name, value, default):
+    if value is None:
+        return tuple(default)
+    if isinstance(value, int):
+        value = (value,)
+    value = tuple(value)
+    if any(not isinstance(v, int) or v < 1 for v in value):
+        raise ValueError(f"`{name}` must be a sequence of positive integers, got {value!r}.")
+    return value
+
+
+@keras.saving.register_keras_serializable(package="tfbiggan")
+class BigGANGenerator(keras.Model):
+    """BigGAN generator: z (+ class) → image [B, R, R, out_channels] in [-1, 1].
+
+    With the hierarchical latent, z is split into (blocks + 1) equal chunks: chunk 0 feeds
+    the first SN linear (→ [B, 4, 4, 16ch]) and chunk i + 1, concatenated with the shared
+    class embedding as [z_chunk, embedding], conditions both batch norms of block i. Without
+    it, the whole z feeds the linear and the embedding alone conditions every block. Without
+    the shared embedding, the conditional-BN projections act on the one-hot class vector
+    directly (per-layer class embeddings, the CIFAR-10 recipe).
+
+    Args:
+      resolution: 32, 64, 128, 256 or 512.
+      ch: channel width multiplier (96 in the paper).
+      dim_z: latent size (default per resolution: 128, 120, 120, 140, 160).
+      shared_dim: width of the shared class embedding (128).
+      num_classes: number of classes.
+      attention: resolutions after which self-attention is applied (default per resolution).
+      hierarchical: split z across the blocks ("skip-z").
+      shared_embedding: one shared class embedding (else per-layer class embeddings).
+      bn_epsilon, bn_momentum: batch-norm settings (paper 1e-4).
+      sn_epsilon, num_power_iterations: spectral-norm settings (paper 1e-4, 1).
+      out_channels: image channels.
+      synchronized_bn: cross-replica batch statistics.
+      num_truncation_stats: rows of the truncation-indexed statistics bank per BN (0 = none).
+      kernel_initializer: initializer of every kernel (orthogonal).
+
+    Call: `generator(z, y, training=False, truncation=None)` with `y` int class ids [B] or
+    float class vectors [B, num_classes] (one-hot or mixtures).
+
+    Example:
+      >>> generator = BigGANGenerator(128, ch=96, num_classes=1000)
+      >>> images = generator(z, labels)
+    """
+
+    def __init__(self, resolution=128, ch=96, dim_z=None, shared_dim=128, num_classes=1000,
+                 attention=None, hierarchical=True, shared_embedding=True, bn_epsilon=1e-4,
+                 bn_momentum=0.9, sn_epsilon=1e-4, num_power_iterations=1, out_channels=3,
+                 synchronized_bn=False, num_truncation_stats=51,
+                 kernel_initializer="orthogonal", **kwargs):
+        super().__init__(**kwargs)
+        arch = architectures.lookup(architectures.BIGGAN_GENERATOR, resolution,
+                                    "BigGAN generator")
+        self.resolution = resolution
+        self.ch = validation.positive_int("ch", ch)
+        self.dim_z = validation.positive_int(
+            "dim_z", arch.default_dim_z if dim_z is None else dim_z)
+        self.shared_dim = validation.positive_int("shared_dim", shared_dim)
+        self.num_classes = validation.positive_int("num_classes", num_classes)
+        self.attention = _attention_tuple("attention", attention, arch.default_attention)
+        self.hierarchical = validation.boolean("hierarchical", hierarchical)
+        self.shared_embedding = validation.boolean("shared_embedding", shared_embedding)
+        self.bn_epsilon = validation.positive_float("bn_epsilon", bn_epsilon)
+        self.bn_momentum = validation.in_range("bn_momentum", bn_momentum, 0.0, 1.0)
+        self.sn_epsilon = validation.positive_float("sn_epsilon", sn_epsilon)
+        self.num_power_iterations = validation.positive_int(
+            "num_power_iterations", num_power_iterations)
+        self.out_channels = validation.positive_int("out_channels", out_channels)
+        self.synchronized_bn = validation.boolean("synchronized_bn", synchronized_bn)
+        self.num_truncation_stats = validation.positive_int(
+            "num_truncation_stats", num_truncation_stats, allow_zero=True)
+        self.kernel_initializer = keras.initializers.serialize(
+            keras.initializers.get(kernel_initializer))
+
+        num_blocks = len(arch.blocks)
+        self.num_chunks = num_blocks + 1 if self.hierarchical else 1
+        if self.dim_z % self.num_chunks:
+            raise ValueError(f"`dim_z` must be divisible by the {self.num_chunks} latent "
+                             f"chunks of a {resolution}×{resolution} hierarchical generator, "
+                             f"got {self.dim_z}.")
+        chunk = self.dim_z // self.num_chunks
+        class_width = self.shared_dim if self.shared_embedding else self.num_classes
+        cond_dim = class_width + (chunk if self.hierarchical else 0)
+        sn = common.sn_settings(self.sn_epsilon, self.num_power_iterations,
+                                self.kernel_initializer)
+        policy = self.dtype_policy
+
+        self.shared = None
+        if self.shared_embedding:
+            self.shared = keras.layers.Dense(
+                self.shared_dim, use_bias=False, kernel_initializer=self.kernel_initializer,
+                dtype=policy, name="shared")
+            self.shared.build((None, self.num_classes))
+        top = 4
+        top_channels = arch.blocks[0].in_mult * self.ch
+        self.linear = SpectralNormDense(top * top * top_channels, **sn, dtype=policy,
+                                        name="linear")
+        self.linear.build((None, chunk if self.hierarchical else self.dim_z))
+        self.blocks, self.attention_layers = [], []
+        size, channels = top, top_channels
+        for index, spec in enumerate(arch.blocks):
+            block = GBlock(
+                spec.out_mult * self.ch, upsample=spec.resample, bn_epsilon=self.bn_epsilon,
+                bn_momentum=self.bn_momentum, synchronized=self.synchronized_bn,
+                num_truncation_stats=self.num_truncation_stats,
+                conditional_sn=self.shared_embedding, **_block_sn(sn), dtype=policy,
+                name=f"block{index}")
+            block.build((None, size, size, channels), (None, cond_dim))
+            size, channels = size * 2, spec.out_mult * self.ch
+            self.blocks.append(block)
+            attention_layer = None
+            if spec.label in self.attention:
+                attention_layer = SelfAttention(
+                    self.num_power_iterations, self.sn_epsilon, self.kernel_initializer,
+                    dtype=policy, name=f"attention{index}")
+                attention_layer.build((None, size, size, channels))
+            self.attention_layers.append(attention_layer)
+        self.output_layer = common.OutputLayer(
+            self.out_channels, self.out_channels,
+            {"epsilon": self.bn_epsilon, "momentum": self.bn_momentum,
+             "synchronized": self.synchronized_bn,
+             "num_truncation_stats": self.num_truncation_stats},
+            sn, dtype=policy, name="output")
+        self.output_layer.build((None, size, size, channels))
+        self._top = (top, top_channels)
+
+    def call(self, z, y, training=False, truncation=None):
+        name = type(self).__name__
+        z = common.check_latent(name, z, self.dim_z)
+        y = common.class_vectors(name, y, self.num_classes)
+        common.check_batch_match(name, "z", z, "y", y)
+        z = ops.cast(z, self.compute_dtype)
+        classes = ops.cast(y, self.compute_dtype)
+        if self.shared is not None:
+            classes = self.shared(classes)
+        if self.hierarchical:
+            chunks = ops.split(z, self.num_chunks, axis=-1)
+            h = self.linear(chunks[0], training=training)
+            conditions = [ops.concatenate([c, classes], axis=-1) for c in chunks[1:]]
+        else:
+            h = self.linear(z, training=training)
+            conditions = [classes] * len(self.blocks)
+        top, top_channels = self._top
+        h = ops.reshape(h, (-1, top, top, top_channels))
+        for block, attention_layer, condition in zip(self.blocks, self.attention_layers,
+                                                     conditions):
+            h = block(h, condition, training=training, truncation=truncation)
+            if attention_layer is not None:
+                h = attention_layer(h, training=training)
+        return self.output_layer(h, training=training, truncation=truncation)
+
+    def get_config(self):
+        return {
+            "name": self.name, "resolution": self.resolution, "ch": self.ch,
+            "dim_z": self.dim_z, "shared_dim": self.shared_dim,
+            "num_classes": self.num_classes, "attention": self.attention,
+            "hierarchical": self.hierarchical, "shared_embedding": self.shared_embedding,
+            "bn_epsilon": self.bn_epsilon, "bn_momentum": self.bn_momentum,
+            "sn_epsilon": self.sn_epsilon, "num_power_iterations": self.num_power_iterations,
+            "out_channels": self.out_channels, "synchronized_bn": self.synchronized_bn,
+            "num_truncation_stats": self.num_truncation_stats,
+            "kernel_initializer": self.kernel_initializer,
+            "dtype": keras.saving.serialize_keras_object(self.dtype_policy)}
+
+    @classmethod
+    def from_config(cls, config):
+        config = dict(config)
+        if isinstance(config.get("dtype"), dict):
+            config["dtype"] = keras.saving.deserialize_keras_object(config["dtype"])
+        config["attention"] = tuple(config.get("attention") or ())
+        return cls(**config)
+
+
+def _block_sn(sn):
+    return {"sn_epsilon": sn["epsilon"], "num_power_iterations": sn["num_power_iterations"],
+            "kernel_initializer": sn["kernel_initializer"]}
+
+
+@keras.saving.register_keras_serializable(package="tfbiggan")
+class BigGANDiscriminator(keras.Model):
+    """BigGAN projection discriminator: image (+ class) → logits [B].
+
+    Residual DBlocks (the first without pre-activation), self-attention at the configured
+    resolutions, then ReLU → global sum pool → SN linear(1) + ⟨SN-embed(y), h⟩.
+
+    Args:
+      resolution: 32, 64, 128, 256 or 512.
+      ch: channel width multiplier.
+      num_classes: number of classes (0 = unconditional, no projection).
+      attention: resolution labels after which self-attention is applied.
+      sn_epsilon, num_power_iterations: spectral-norm settings.
+      in_channels: image channels.
+      kernel_initializer: initializer of every kernel (orthogonal).
+
+    Call: `discriminator(images, y, training=False, return_features=False)`; with
+    `return_features=True` returns (logits, pooled penultimate features [B, 16ch]).
+
+    Example:
+      >>> discriminator = BigGANDiscriminator(128, ch=96, num_classes=1000)
+      >>> logits = discriminator(images, labels, training=True)
+    """
+
+    def __init__(self, resolution=128, ch=96, num_classes=1000, attention=None,
+                 sn_epsilon=1e-4, num_power_iterations=1, in_channels=3,
+                 kernel_initializer="orthogonal", **kwargs):
+        super().__init__(**kwargs)
+        arch = architectures.lookup(architectures.BIGGAN_DISCRIMINATOR, resolution,
+                                    "BigGAN discriminator")
+        self.resolution = resolution
+        self.ch = validation.positive_int("ch", ch)
+        self.num_classes = validation.positive_int("num_classes", num_classes, allow_zero=True)
+        self.attention = _attention_tuple("attention", attention, arch.default_attention)
+        self.sn_epsilon = validation.positive_float("sn_epsilon", sn_epsilon)
+        self.num_power_iterations = validation.positive_int(
+            "num_power_iterations", num_power_iterations)
+        self.in_channels = validation.positive_int("in_channels", in_channels)
+        self.kernel_initializer = keras.initializers.serialize(
+            keras.initializers.get(kernel_initializer))
+        sn = common.sn_settings(self.sn_epsilon, self.num_power_iterations,
+                                self.kernel_initializer)
+        policy = self.dtype_policy
+        self.blocks, self.attention_layers = [], []
+        size, channels = resolution, self.in_channels
+        for index, spec in enumerate(arch.blocks):
+            block = DBlock(spec.out_mult * self.ch, downsample=spec.resample,
+                           preactivation=index > 0, **_block_sn(sn), dtype=policy,
+                           name=f"block{index}")
+            block.build((None, size, size, channels))
+            size = size // 2 if spec.resample else size
+            channels = spec.out_mult * self.ch
+            self.blocks.append(block)
+            attention_layer = None
+            if spec.label in self.attention:
+                attention_layer = SelfAttention(
+                    self.num_power_iterations, self.sn_epsilon, self.kernel_initializer,
+                    dtype=policy, name=f"attention{index}")
+                attention_layer.build((None, size, size, channels))
+            self.attention_layers.append(attention_layer)
+        self.head = common.ProjectionHead(self.num_classes, channels, sn, dtype=policy,
+                                          name="head")
+
+    def call(self, images, y=None, training=False, return_features=False):
+        name = type(self).__name__
+        images = common.check_images(name, images, self.resolution)
+        common.check_last_dim_channels(name, images, self.in_channels)
+        y_onehot = None
+        if self.num_classes:
+            if y is None:
+                raise ValueError(f"{name}: a class-conditional discriminator needs `y`.")
+            y_onehot = common.class_vectors(name, y, self.num_classes)
+            common.check_batch_match(name, "images", images, "y", y_onehot)
+        h = ops.cast(images, self.compute_dtype)
+        for block, attention_layer in zip(self.blocks, self.attention_layers):
+            h = block(h, training=training)
+            if attention_layer is not None:
+                h = attention_layer(h, training=training)
+        logits, features = self.head(h, y_onehot, training=training)
+        return (logits, features) if return_features else logits
+
+    def get_config(self):
+        return {
+            "name": self.name, "resolution": self.resolution, "ch": self.ch,
+            "num_classes": self.num_classes, "attention": self.attention,
+            "sn_epsilon": self.sn_epsilon, "num_power_iterations": self.num_power_iterations,
+            "in_channels": self.in_channels, "kernel_initializer": self.kernel_initializer,
+            "dtype": keras.saving.serialize_keras_object(self.dtype_policy)}
+
+    from_config = BigGANGenerator.from_config
+

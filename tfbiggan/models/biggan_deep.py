@@ -1,0 +1,250 @@
+"""BigGAN-deep generator and discriminator (Brock, Donahue & Simonyan, ICLR 2019, App. B)."""
+
+import keras
+from keras import ops
+
+from tfbiggan import validation
+from tfbiggan.layers.attention import SelfAttention
+from tfbiggan.layers.deep_blocks import DeepDBlock, DeepGBlock
+from tfbiggan.layers.spectral_norm import SpectralNormConv, SpectralNormDense
+from tfbiggan.models import architectures, common
+from tfbiggan.models.biggan import BigGANGenerator
+
+
+def _attention_index(value, default, num_blocks):
+    if value is None:
+        return default
+    if value == -1:
+        return -1
+    if not isinstance(value, int) or not 0 <= value < num_blocks:
+        raise ValueError(f"`attention_after` must be a block index in [0, {num_blocks}) or -1 "
+                         f"(no attention), got {value!r}.")
+    return value
+
+
+@keras.saving.register_keras_serializable(package="tfbiggan")
+class BigGANDeepGenerator(keras.Model):
+    """BigGAN-deep generator: bottleneck blocks, two per resolution, z not split.
+
+    cond = [z, shared_embedding(y)] (z first, the TF-Hub order) feeds the first SN linear
+    (→ [B, 4, 4, 16ch]) and every conditional batch norm.
+
+    Args:
+      resolution: 128, 256 or 512.
+      ch: channel width multiplier (128 in the paper).
+      dim_z: latent size (128).
+      shared_dim: class embedding width (128).
+      num_classes: number of classes.
+      attention_after: index of the block followed by self-attention (default: the block
+        reaching 64×64); -1 for none.
+      bn_epsilon, bn_momentum, sn_epsilon, num_power_iterations: normalisation settings.
+      out_channels: image channels.
+      output_conv_channels: width of the output convolution before keeping the first
+        `out_channels` (None = out_channels; the TF-Hub modules use ch).
+      synchronized_bn, num_truncation_stats, kernel_initializer: as for BigGANGenerator.
+
+    Example:
+      >>> generator = BigGANDeepGenerator(128, num_classes=1000, output_conv_channels=128)
+      >>> images = generator(z, y_one_hot, truncation=0.4)
+    """
+
+    def __init__(self, resolution=128, ch=128, dim_z=128, shared_dim=128, num_classes=1000,
+                 attention_after=None, bn_epsilon=1e-4, bn_momentum=0.9, sn_epsilon=1e-4,
+                 num_power_iterations=1, out_channels=3, output_conv_channels=None,
+                 synchronized_bn=False, num_truncation_stats=51,
+                 kernel_initializer="orthogonal", **kwargs):
+        super().__init__(**kwargs)
+        arch = architectures.lookup(architectures.BIGGAN_DEEP_GENERATOR, resolution,
+                                    "BigGAN-deep generator")
+        self.resolution = resolution
+        self.ch = validation.positive_int("ch", ch)
+        self.dim_z = validation.positive_int("dim_z", dim_z)
+        self.shared_dim = validation.positive_int("shared_dim", shared_dim)
+        self.num_classes = validation.positive_int("num_classes", num_classes)
+        self.attention_after = _attention_index(attention_after, arch.default_attention[0],
+                                                len(arch.blocks))
+        self.bn_epsilon = validation.positive_float("bn_epsilon", bn_epsilon)
+        self.bn_momentum = validation.in_range("bn_momentum", bn_momentum, 0.0, 1.0)
+        self.sn_epsilon = validation.positive_float("sn_epsilon", sn_epsilon)
+        self.num_power_iterations = validation.positive_int(
+            "num_power_iterations", num_power_iterations)
+        self.out_channels = validation.positive_int("out_channels", out_channels)
+        self.output_conv_channels = validation.positive_int(
+            "output_conv_channels",
+            out_channels if output_conv_channels is None else output_conv_channels)
+        if self.output_conv_channels < self.out_channels:
+            raise ValueError(f"`output_conv_channels` must be >= out_channels "
+                             f"({out_channels}), got {output_conv_channels!r}.")
+        self.synchronized_bn = validation.boolean("synchronized_bn", synchronized_bn)
+        self.num_truncation_stats = validation.positive_int(
+            "num_truncation_stats", num_truncation_stats, allow_zero=True)
+        self.kernel_initializer = keras.initializers.serialize(
+            keras.initializers.get(kernel_initializer))
+        sn = common.sn_settings(self.sn_epsilon, self.num_power_iterations,
+                                self.kernel_initializer)
+        block_sn = {"sn_epsilon": self.sn_epsilon,
+                    "num_power_iterations": self.num_power_iterations,
+                    "kernel_initializer": self.kernel_initializer}
+        policy = self.dtype_policy
+        cond_dim = self.dim_z + self.shared_dim
+
+        self.shared = keras.layers.Dense(self.shared_dim, use_bias=False,
+                                         kernel_initializer=self.kernel_initializer,
+                                         dtype=policy, name="shared")
+        self.shared.build((None, self.num_classes))
+        top, top_channels = 4, arch.blocks[0].in_mult * self.ch
+        self.linear = SpectralNormDense(top * top * top_channels, **sn, dtype=policy,
+                                        name="linear")
+        self.linear.build((None, cond_dim))
+        self.blocks, self.attention_layers = [], []
+        size, channels = top, top_channels
+        for index, spec in enumerate(arch.blocks):
+            block = DeepGBlock(
+                spec.out_mult * self.ch, upsample=spec.resample, bn_epsilon=self.bn_epsilon,
+                bn_momentum=self.bn_momentum, synchronized=self.synchronized_bn,
+                num_truncation_stats=self.num_truncation_stats, **block_sn, dtype=policy,
+                name=f"block{index}")
+            block.build((None, size, size, channels), (None, cond_dim))
+            size = size * 2 if spec.resample else size
+            channels = spec.out_mult * self.ch
+            self.blocks.append(block)
+            attention_layer = None
+            if index == self.attention_after:
+                attention_layer = SelfAttention(
+                    self.num_power_iterations, self.sn_epsilon, self.kernel_initializer,
+                    dtype=policy, name=f"attention{index}")
+                attention_layer.build((None, size, size, channels))
+            self.attention_layers.append(attention_layer)
+        self.output_layer = common.OutputLayer(
+            self.output_conv_channels, self.out_channels,
+            {"epsilon": self.bn_epsilon, "momentum": self.bn_momentum,
+             "synchronized": self.synchronized_bn,
+             "num_truncation_stats": self.num_truncation_stats},
+            sn, dtype=policy, name="output")
+        self.output_layer.build((None, size, size, channels))
+        self._top = (top, top_channels)
+
+    def call(self, z, y, training=False, truncation=None):
+        name = type(self).__name__
+        z = common.check_latent(name, z, self.dim_z)
+        y = common.class_vectors(name, y, self.num_classes)
+        common.check_batch_match(name, "z", z, "y", y)
+        condition = ops.concatenate(
+            [ops.cast(z, self.compute_dtype), self.shared(ops.cast(y, self.compute_dtype))],
+            axis=-1)
+        top, top_channels = self._top
+        h = ops.reshape(self.linear(condition, training=training),
+                        (-1, top, top, top_channels))
+        for block, attention_layer in zip(self.blocks, self.attention_layers):
+            h = block(h, condition, training=training, truncation=truncation)
+            if attention_layer is not None:
+                h = attention_layer(h, training=training)
+        return self.output_layer(h, training=training, truncation=truncation)
+
+    def get_config(self):
+        return {
+            "name": self.name, "resolution": self.resolution, "ch": self.ch,
+            "dim_z": self.dim_z, "shared_dim": self.shared_dim,
+            "num_classes": self.num_classes, "attention_after": self.attention_after,
+            "bn_epsilon": self.bn_epsilon, "bn_momentum": self.bn_momentum,
+            "sn_epsilon": self.sn_epsilon, "num_power_iterations": self.num_power_iterations,
+            "out_channels": self.out_channels,
+            "output_conv_channels": self.output_conv_channels,
+            "synchronized_bn": self.synchronized_bn,
+            "num_truncation_stats": self.num_truncation_stats,
+            "kernel_initializer": self.kernel_initializer,
+            "dtype": keras.saving.serialize_keras_object(self.dtype_policy)}
+
+    from_config = BigGANGenerator.from_config
+
+
+@keras.saving.register_keras_serializable(package="tfbiggan")
+class BigGANDeepDiscriminator(keras.Model):
+    """BigGAN-deep projection discriminator: SN 3×3 stem, bottleneck DeepDBlocks, attention,
+    ReLU → global sum pool → SN linear(1) + ⟨SN-embed(y), h⟩.
+
+    Args:
+      resolution: 128, 256 or 512.
+      ch: channel width multiplier (128).
+      num_classes: number of classes (0 = unconditional).
+      attention_after: block index followed by self-attention (default at 64×64); -1 none.
+      sn_epsilon, num_power_iterations, in_channels, kernel_initializer: as for
+        BigGANDiscriminator.
+
+    Example:
+      >>> discriminator = BigGANDeepDiscriminator(128, num_classes=1000)
+      >>> logits = discriminator(images, labels)
+    """
+
+    def __init__(self, resolution=128, ch=128, num_classes=1000, attention_after=None,
+                 sn_epsilon=1e-4, num_power_iterations=1, in_channels=3,
+                 kernel_initializer="orthogonal", **kwargs):
+        super().__init__(**kwargs)
+        arch = architectures.lookup(architectures.BIGGAN_DEEP_DISCRIMINATOR, resolution,
+                                    "BigGAN-deep discriminator")
+        self.resolution = resolution
+        self.ch = validation.positive_int("ch", ch)
+        self.num_classes = validation.positive_int("num_classes", num_classes, allow_zero=True)
+        self.attention_after = _attention_index(attention_after, arch.default_attention[0],
+                                                len(arch.blocks))
+        self.sn_epsilon = validation.positive_float("sn_epsilon", sn_epsilon)
+        self.num_power_iterations = validation.positive_int(
+            "num_power_iterations", num_power_iterations)
+        self.in_channels = validation.positive_int("in_channels", in_channels)
+        self.kernel_initializer = keras.initializers.serialize(
+            keras.initializers.get(kernel_initializer))
+        sn = common.sn_settings(self.sn_epsilon, self.num_power_iterations,
+                                self.kernel_initializer)
+        block_sn = {"sn_epsilon": self.sn_epsilon,
+                    "num_power_iterations": self.num_power_iterations,
+                    "kernel_initializer": self.kernel_initializer}
+        policy = self.dtype_policy
+        channels = arch.stem_mult * self.ch
+        self.stem = SpectralNormConv(channels, 3, **sn, dtype=policy, name="stem")
+        self.stem.build((None, resolution, resolution, self.in_channels))
+        self.blocks, self.attention_layers = [], []
+        size = resolution
+        for index, spec in enumerate(arch.blocks):
+            block = DeepDBlock(spec.out_mult * self.ch, downsample=spec.resample, **block_sn,
+                               dtype=policy, name=f"block{index}")
+            block.build((None, size, size, channels))
+            size = size // 2 if spec.resample else size
+            channels = spec.out_mult * self.ch
+            self.blocks.append(block)
+            attention_layer = None
+            if index == self.attention_after:
+                attention_layer = SelfAttention(
+                    self.num_power_iterations, self.sn_epsilon, self.kernel_initializer,
+                    dtype=policy, name=f"attention{index}")
+                attention_layer.build((None, size, size, channels))
+            self.attention_layers.append(attention_layer)
+        self.head = common.ProjectionHead(self.num_classes, channels, sn, dtype=policy,
+                                          name="head")
+
+    def call(self, images, y=None, training=False, return_features=False):
+        name = type(self).__name__
+        images = common.check_images(name, images, self.resolution)
+        common.check_last_dim_channels(name, images, self.in_channels)
+        y_onehot = None
+        if self.num_classes:
+            if y is None:
+                raise ValueError(f"{name}: a class-conditional discriminator needs `y`.")
+            y_onehot = common.class_vectors(name, y, self.num_classes)
+            common.check_batch_match(name, "images", images, "y", y_onehot)
+        h = self.stem(ops.cast(images, self.compute_dtype), training=training)
+        for block, attention_layer in zip(self.blocks, self.attention_layers):
+            h = block(h, training=training)
+            if attention_layer is not None:
+                h = attention_layer(h, training=training)
+        logits, features = self.head(h, y_onehot, training=training)
+        return (logits, features) if return_features else logits
+
+    def get_config(self):
+        return {
+            "name": self.name, "resolution": self.resolution, "ch": self.ch,
+            "num_classes": self.num_classes, "attention_after": self.attention_after,
+            "sn_epsilon": self.sn_epsilon, "num_power_iterations": self.num_power_iterations,
+            "in_channels": self.in_channels, "kernel_initializer": self.kernel_initializer,
+            "dtype": keras.saving.serialize_keras_object(self.dtype_policy)}
+
+    from_config = BigGANGenerator.from_config
