@@ -138,6 +138,7 @@ class BigGANGenerator(keras.Model):
             sn, dtype=policy, name="output")
         self.output_layer.build((None, size, size, channels))
         self._top = (top, top_channels)
+        self.built = True  # Every layer was built above from the static shapes.
 
     def call(self, z, y, training=False, truncation=None):
         name = type(self).__name__
@@ -177,14 +178,7 @@ class BigGANGenerator(keras.Model):
             "kernel_initializer": self.kernel_initializer,
             "dtype": keras.saving.serialize_keras_object(self.dtype_policy)}
 
-    @classmethod
-    def from_config(cls, config):
-        config = dict(config)
-        if isinstance(config.get("dtype"), dict):
-            config["dtype"] = keras.saving.deserialize_keras_object(config["dtype"])
-        config["attention"] = tuple(config.get("attention") or ())
-        return cls(**config)
-
+    from_config = classmethod(common.model_from_config)
 
 def _block_sn(sn):
     return {"sn_epsilon": sn["epsilon"], "num_power_iterations": sn["num_power_iterations"],
@@ -253,6 +247,7 @@ class BigGANDiscriminator(keras.Model):
             self.attention_layers.append(attention_layer)
         self.head = common.ProjectionHead(self.num_classes, channels, sn, dtype=policy,
                                           name="head")
+        self.built = True  # Every layer was built above from the static shapes.
 
     def call(self, images, y=None, training=False, return_features=False):
         name = type(self).__name__
@@ -280,5 +275,5 @@ class BigGANDiscriminator(keras.Model):
             "in_channels": self.in_channels, "kernel_initializer": self.kernel_initializer,
             "dtype": keras.saving.serialize_keras_object(self.dtype_policy)}
 
-    from_config = BigGANGenerator.from_config
+    from_config = classmethod(common.model_from_config)
 

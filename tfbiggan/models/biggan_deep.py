@@ -8,7 +8,6 @@ from tfbiggan.layers.attention import SelfAttention
 from tfbiggan.layers.deep_blocks import DeepDBlock, DeepGBlock
 from tfbiggan.layers.spectral_norm import SpectralNormConv, SpectralNormDense
 from tfbiggan.models import architectures, common
-from tfbiggan.models.biggan import BigGANGenerator
 
 
 def _attention_index(value, default, num_blocks):
@@ -123,6 +122,7 @@ class BigGANDeepGenerator(keras.Model):
             sn, dtype=policy, name="output")
         self.output_layer.build((None, size, size, channels))
         self._top = (top, top_channels)
+        self.built = True  # Every layer was built above from the static shapes.
 
     def call(self, z, y, training=False, truncation=None):
         name = type(self).__name__
@@ -155,7 +155,7 @@ class BigGANDeepGenerator(keras.Model):
             "kernel_initializer": self.kernel_initializer,
             "dtype": keras.saving.serialize_keras_object(self.dtype_policy)}
 
-    from_config = BigGANGenerator.from_config
+    from_config = classmethod(common.model_from_config)
 
 
 @keras.saving.register_keras_serializable(package="tfbiggan")
@@ -220,6 +220,7 @@ class BigGANDeepDiscriminator(keras.Model):
             self.attention_layers.append(attention_layer)
         self.head = common.ProjectionHead(self.num_classes, channels, sn, dtype=policy,
                                           name="head")
+        self.built = True  # Every layer was built above from the static shapes.
 
     def call(self, images, y=None, training=False, return_features=False):
         name = type(self).__name__
@@ -247,4 +248,4 @@ class BigGANDeepDiscriminator(keras.Model):
             "in_channels": self.in_channels, "kernel_initializer": self.kernel_initializer,
             "dtype": keras.saving.serialize_keras_object(self.dtype_policy)}
 
-    from_config = BigGANGenerator.from_config
+    from_config = classmethod(common.model_from_config)

@@ -120,3 +120,13 @@ def check_last_dim_channels(model_name, images, channels):
     if images.shape[-1] != channels:
         raise ValueError(f"{model_name}: images must have {channels} channels, got shape "
                          f"{tuple(images.shape)}.")
+
+
+def model_from_config(cls, config):
+    """`from_config` of the BigGAN models: restores the dtype policy and tuple arguments."""
+    config = dict(config)
+    if isinstance(config.get("dtype"), dict):
+        config["dtype"] = keras.saving.deserialize_keras_object(config["dtype"])
+    if "attention" in config:
+        config["attention"] = tuple(config["attention"] or ())
+    return cls(**config)
