@@ -58,3 +58,12 @@ def check_last_dim(layer_name, input_name, shape, expected):
         raise ValueError(
             f"{layer_name} expects `{input_name}` with last dimension {expected}, "
             f"got shape {tuple(shape)}.")
+
+
+def truncation_rows(name, value):
+    """Rows of a truncation-indexed statistics bank: 0 (no bank) or at least 2."""
+    value = positive_int(name, value, allow_zero=True)
+    if value == 1:
+        raise ValueError(f"`{name}` must be 0 (no bank) or at least 2 (rows for t = 0 and "
+                         f"t = 1), got 1.")
+    return value

@@ -61,8 +61,8 @@ class _ConditionalBlock(_ResidualBlock):
         self.bn_epsilon = validation.positive_float("bn_epsilon", bn_epsilon)
         self.bn_momentum = validation.in_range("bn_momentum", bn_momentum, 0.0, 1.0)
         self.synchronized = validation.boolean("synchronized", synchronized)
-        self.num_truncation_stats = validation.positive_int(
-            "num_truncation_stats", num_truncation_stats, allow_zero=True)
+        self.num_truncation_stats = validation.truncation_rows(
+            "num_truncation_stats", num_truncation_stats)
         self.conditional_sn = validation.boolean("conditional_sn", conditional_sn)
 
     def _bn(self, name):

@@ -94,6 +94,9 @@ class DeepDBlock(_ResidualBlock):
         super().__init__(out_channels, sn_epsilon, num_power_iterations, kernel_initializer,
                          **kwargs)
         self.downsample = validation.boolean("downsample", downsample)
+        if self.out_channels < 4:
+            raise ValueError(f"DeepDBlock needs `out_channels` >= 4 (its bottleneck has "
+                             f"out_channels / 4 channels), got {out_channels!r}.")
 
     def build(self, input_shape):
         self._check_input(input_shape)
@@ -102,8 +105,6 @@ class DeepDBlock(_ResidualBlock):
             raise ValueError(f"DeepDBlock cannot reduce channels: input has {in_channels}, "
                              f"out_channels={self.out_channels}.")
         hidden = self.out_channels // 4
-        if hidden < 1:
-            raise ValueError(f"DeepDBlock needs out_channels >= 4, got {self.out_channels}.")
         size = tuple(input_shape[:3])
         small = (input_shape[0], input_shape[1] // 2, input_shape[2] // 2) \
             if self.downsample else size

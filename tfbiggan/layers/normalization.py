@@ -28,11 +28,8 @@ class _BatchStatistics(keras.layers.Layer):
         self.momentum = validation.in_range("momentum", momentum, 0.0, 1.0)
         self.epsilon = validation.positive_float("epsilon", epsilon)
         self.synchronized = validation.boolean("synchronized", synchronized)
-        self.num_truncation_stats = validation.positive_int(
-            "num_truncation_stats", num_truncation_stats, allow_zero=True)
-        if self.num_truncation_stats == 1:
-            raise ValueError("`num_truncation_stats` must be 0 (no bank) or at least 2 "
-                             "(rows for t = 0 and t = 1), got 1.")
+        self.num_truncation_stats = validation.truncation_rows(
+            "num_truncation_stats", num_truncation_stats)
         self._accumulating = False
 
     def _build_statistics(self, channels):

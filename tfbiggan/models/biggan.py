@@ -82,8 +82,8 @@ class BigGANGenerator(keras.Model):
             "num_power_iterations", num_power_iterations)
         self.out_channels = validation.positive_int("out_channels", out_channels)
         self.synchronized_bn = validation.boolean("synchronized_bn", synchronized_bn)
-        self.num_truncation_stats = validation.positive_int(
-            "num_truncation_stats", num_truncation_stats, allow_zero=True)
+        self.num_truncation_stats = validation.truncation_rows(
+            "num_truncation_stats", num_truncation_stats)
         self.kernel_initializer = keras.initializers.serialize(
             keras.initializers.get(kernel_initializer))
 

@@ -75,8 +75,8 @@ class BigGANDeepGenerator(keras.Model):
             raise ValueError(f"`output_conv_channels` must be >= out_channels "
                              f"({out_channels}), got {output_conv_channels!r}.")
         self.synchronized_bn = validation.boolean("synchronized_bn", synchronized_bn)
-        self.num_truncation_stats = validation.positive_int(
-            "num_truncation_stats", num_truncation_stats, allow_zero=True)
+        self.num_truncation_stats = validation.truncation_rows(
+            "num_truncation_stats", num_truncation_stats)
         self.kernel_initializer = keras.initializers.serialize(
             keras.initializers.get(kernel_initializer))
         sn = common.sn_settings(self.sn_epsilon, self.num_power_iterations,
