@@ -1,0 +1,51 @@
+"""The default experiment config; files in configs/ start from it and change what differs."""
+
+import ml_collections
+
+from tfbiggan.data import pipeline
+
+
+def base_config():
+    """Every field an experiment config has, with the paper's recipe where one applies."""
+    c = ml_collections.ConfigDict()
+    c.seed = 0
+
+    c.model = ml_collections.ConfigDict()
+    c.model.preset = "biggan_128"           # A name from tfbiggan.models.list_presets().
+    c.model.overrides = ml_collections.ConfigDict()  # Constructor arguments to change.
+
+    c.data = ml_collections.ConfigDict()
+    c.data.pipeline = pipeline.default_config()
+    c.data.exact_resume = True              # Resume replays the data order (skips batches).
+
+    t = c.training = ml_collections.ConfigDict()
+    t.steps = 250_000                       # Iterations (num_d_steps D updates + 1 G update).
+    t.batch_size = 256                      # Global batch per update (over all replicas).
+    t.accumulation_steps = 8                # Effective batch = batch_size × this (2048).
+    t.num_d_steps = 2
+    t.loss = "hinge"
+    t.loss_options = ml_collections.ConfigDict()  # e.g. real_label=0.9 (label smoothing).
+    t.gp_lambda = 0.0                       # WGAN-GP penalty weight.
+    t.r1_gamma = 0.0                        # R1 penalty γ (adds γ/2·‖∇D(x)‖²).
+    t.ortho_beta = 1e-4                     # Orthogonal regularisation of G (paper formula).
+    t.g_lr = 5e-5
+    t.d_lr = 2e-4
+    t.beta1 = 0.0
+    t.beta2 = 0.999
+    t.adam_eps = 1e-6
+    t.ema_decay = 0.9999
+    t.ema_start = 20_000                    # Before this step the EMA copies G.
+    t.mixed_precision = False               # mixed_bfloat16 (float32 statistics).
+    t.jit_compile = True                    # XLA for the iteration where the strategy allows.
+    t.synchronized_bn = "auto"              # "auto" (on with several replicas), "on", "off".
+    t.deterministic = False                 # tf.config.experimental.enable_op_determinism.
+
+    c.checkpoint = ml_collections.ConfigDict()
+    c.checkpoint.every = 1000
+    c.checkpoint.keep = 5
+
+    c.log = ml_collections.ConfigDict()
+    c.log.every = 100
+    c.log.sample_every = 1000
+    c.log.singular_values_every = 1000
+    return c

@@ -1,0 +1,170 @@
+"""The training iteration, written once for a single replica.
+
+One iteration = `num_d_steps` discriminator updates followed by one generator update, each on
+a fresh draw of z and classes. Real and fake images go through D in one concatenated batch.
+Every loss is a sum of per-example terms divided by the global (effective) batch size, so the
+gradients that the strategy sums across replicas are those of the global mean. The trainer
+wraps `replica_iteration` in `strategy.run`; nothing here depends on the strategy.
+
+Latents are drawn from a stateless RNG for the whole global batch (seeded by the run seed,
+the step and the sub-step) and each replica takes its slice, so a run is reproducible from
+the step counter alone and gives the same numbers on one device or many.
+"""
+
+import dataclasses
+
+import tensorflow as tf
+
+from tfbiggan import losses as gan_losses
+from tfbiggan import regularizers
+
+# Salts that keep the random streams of D steps, G steps and penalties apart.
+_D_STREAM, _G_STREAM, _GP_STREAM = 1, 2, 3
+
+
+@dataclasses.dataclass
+class StepConfig:
+    """Settings of one training iteration (see configs/ for their documented values)."""
+    global_batch_size: int
+    num_d_steps: int = 2
+    accumulation_steps: int = 1
+    loss: str = "hinge"
+    loss_options: dict = dataclasses.field(default_factory=dict)
+    gp_lambda: float = 0.0
+    r1_gamma: float = 0.0
+    ortho_beta: float = 0.0
+    seed: int = 0
+
+
+class GANStep:
+    """Holds the models, optimizers and settings; `replica_iteration` is the math."""
+
+    def __init__(self, generator, discriminator, g_optimizer, d_optimizer, config):
+        self.generator = generator
+        self.discriminator = discriminator
+        self.g_optimizer = g_optimizer
+        self.d_optimizer = d_optimizer
+        self.config = config
+        self.loss = gan_losses.get_gan_loss(config.loss, **dict(config.loss_options))
+        shared = getattr(generator, "shared", None)
+        excluded = {id(shared.kernel)} if shared is not None else set()
+        # BigGAN's orthogonal regularisation: every ≥2-D generator kernel except the shared
+        # class embedding (Brock et al. 2019, §3.1).
+        self.ortho_kernels = [w for w in generator.trainable_weights
+                              if len(w.shape) >= 2 and id(w) not in excluded]
+
+    # Sampling -------------------------------------------------------------------------------
+
+    def _latents(self, step, stream, index, batch):
+        """z [b, dim_z] and int class ids [b] for this replica's slice of the global draw."""
+        context = tf.distribute.get_replica_context()
+        replica = tf.cast(context.replica_id_in_sync_group, tf.int32) if context else 0
+        seed = tf.stack([tf.cast(self.config.seed, tf.int64) * 1_000_003 + tf.cast(step, tf.int64),
+                         tf.constant(stream * 10_000 + index, tf.int64)])
+        global_batch = self.config.global_batch_size
+        z = tf.random.stateless_normal([global_batch, self.generator.dim_z], seed=seed)
+        y = tf.random.stateless_uniform([global_batch], seed=seed + [0, 7], minval=0,
+                                        maxval=self.generator.num_classes, dtype=tf.int32)
+        start = replica * batch
+        return z[start:start + batch], y[start:start + batch]
+
+    def _scale(self):
+        return 1.0 / float(self.config.global_batch_size * self.config.accumulation_steps)
+
+    # Discriminator --------------------------------------------------------------------------
+
+    def _d_gradients(self, real, real_labels, step, index):
+        batch = tf.shape(real)[0] if real.shape[0] is None else real.shape[0]
+        z, y = self._latents(step, _D_STREAM, index, batch)
+        fake = tf.stop_gradient(self.generator(z, y, training=True))
+        fake = tf.cast(fake, real.dtype)
+        variables = self.discriminator.trainable_variables
+        with tf.GradientTape() as tape:
+            logits = self.discriminator(tf.concat([real, fake], 0),
+                                        tf.concat([real_labels, y], 0), training=True)
+            real_logits, fake_logits = logits[:batch], logits[batch:]
+            real_part, fake_part = self.loss.d_loss(real_logits, fake_logits)
+            per_example = real_part + fake_part
+            if self.config.gp_lambda:
+                _, eps_seed = self._penalty_seed(step, index)
+                epsilon = tf.random.stateless_uniform([batch], seed=eps_seed)
+                per_example += self.config.gp_lambda * gan_losses.gradient_penalty(
+                    lambda x: self.discriminator(x, real_labels, training=True), real, fake,
+                    epsilon)
+            if self.config.r1_gamma:
+                per_example += 0.5 * self.config.r1_gamma * gan_losses.r1_penalty(
+                    lambda x: self.discriminator(x, real_labels, training=True), real)
+            loss = tf.reduce_sum(per_example) * self._scale()
+        grads = tape.gradient(loss, variables)
+        stats = {"d_loss": loss, "d_real": tf.reduce_sum(real_logits) * self._scale(),
+                 "d_fake": tf.reduce_sum(fake_logits) * self._scale()}
+        return grads, stats
+
+    def _penalty_seed(self, step, index):
+        seed = tf.stack([tf.cast(step, tf.int64), tf.constant(_GP_STREAM * 10_000 + index,
+                                                              tf.int64)])
+        return seed, seed + [0, 1]
+
+    # Generator ------------------------------------------------------------------------------
+
+    def _g_gradients(self, step, index, batch):
+        z, y = self._latents(step, _G_STREAM, index, batch)
+        variables = self.generator.trainable_variables
+        with tf.GradientTape() as tape:
+            fake = self.generator(z, y, training=True)
+            logits = self.discriminator(fake, y, training=True)
+            loss = tf.reduce_sum(self.loss.g_loss(logits)) * self._scale()
+            total = loss
+            if self.config.ortho_beta:
+                context = tf.distribute.get_replica_context()
+                replicas = context.num_replicas_in_sync if context else 1
+                # Gradients are summed over replicas and accumulation steps, so each adds its
+                # share of the penalty.
+                total += regularizers.orthogonal_penalty(
+                    self.ortho_kernels, self.config.ortho_beta) / float(
+                        replicas * self.config.accumulation_steps)
+        grads = tape.gradient(total, variables)
+        return grads, {"g_loss": loss}
+
+    # The iteration ---------------------------------------------------------------------------
+
+    def replica_iteration(self, real_images, real_labels, step):
+        """Runs one iteration on this replica's data.
+
+        Args:
+          real_images: [num_d_steps · accumulation_steps · b, R, R, C] real images.
+          real_labels: int32 [num_d_steps · accumulation_steps · b].
+          step: the iteration counter (int64 scalar tensor).
+
+        Returns:
+          A dict of scalars, each this replica's share of a global mean (sum them across
+          replicas), plus gradient norms (average them).
+        """
+        cfg = self.config
+        per_step = real_images.shape[0] // (cfg.num_d_steps * cfg.accumulation_steps)
+        stats = {}
+        d_vars = self.discriminator.trainable_variables
+        for d_index in range(cfg.num_d_steps):
+            total = None
+            for acc in range(cfg.accumulation_steps):
+                start = (d_index * cfg.accumulation_steps + acc) * per_step
+                grads, d_stats = self._d_gradients(
+                    real_images[start:start + per_step], real_labels[start:start + per_step],
+                    step, d_index * cfg.accumulation_steps + acc)
+                total = grads if total is None else [a + b for a, b in zip(total, grads)]
+                for key, value in d_stats.items():
+                    stats[key] = stats.get(key, 0.0) + value / cfg.num_d_steps
+            self.d_optimizer.apply_gradients(zip(total, d_vars))
+        stats["d_grad_norm"] = tf.linalg.global_norm(total)
+        g_vars = self.generator.trainable_variables
+        total = None
+        for acc in range(cfg.accumulation_steps):
+            grads, g_stats = self._g_gradients(step, acc, per_step)
+            total = grads if total is None else [a + b for a, b in zip(total, grads)]
+            stats["g_loss"] = stats.get("g_loss", 0.0) + g_stats["g_loss"]
+        self.g_optimizer.apply_gradients(zip(total, g_vars))
+        stats["g_grad_norm"] = tf.linalg.global_norm(total)
+        return stats
+
+
+MEAN_STATS = ("d_grad_norm", "g_grad_norm")

@@ -1,0 +1,90 @@
+"""The layout of a training workdir, shared by the trainer, sampling, evaluation and export.
+
+    WORKDIR/config.json          the experiment config plus the serialized models
+                                 ({"config": {...}, "generator": {...}, "discriminator": {...}})
+    WORKDIR/checkpoints/ckpt-N   tf.train.Checkpoint with objects: step, generator,
+                                 discriminator, ema_generator, g_optimizer, d_optimizer, ...
+    WORKDIR/metrics.jsonl        one JSON object per logged step
+    WORKDIR/summaries/           TensorBoard event files
+"""
+
+import json
+import os
+
+import keras
+import tensorflow as tf
+
+CONFIG_FILE = "config.json"
+CHECKPOINT_DIR = "checkpoints"
+METRICS_FILE = "metrics.jsonl"
+SUMMARY_DIR = "summaries"
+
+
+def checkpoint_dir(workdir):
+    return os.path.join(workdir, CHECKPOINT_DIR)
+
+
+def write_config(workdir, config_dict, generator, discriminator):
+    """Writes config.json atomically (write to a temporary file, then rename)."""
+    os.makedirs(workdir, exist_ok=True)
+    payload = {"config": config_dict,
+               "generator": keras.saving.serialize_keras_object(generator),
+               "discriminator": keras.saving.serialize_keras_object(discriminator)}
+    path = os.path.join(workdir, CONFIG_FILE)
+    tmp = path + ".tmp"
+    with open(tmp, "w", encoding="utf-8") as f:
+        json.dump(payload, f, indent=1, sort_keys=True, default=str)
+    os.replace(tmp, path)
+
+
+def read_config(workdir):
+    path = os.path.join(workdir, CONFIG_FILE)
+    if not os.path.exists(path):
+        raise ValueError(f"{workdir!r} is not a tfbiggan workdir: {CONFIG_FILE} is missing "
+                         f"(train with `python -m tfbiggan.train --workdir=...` first).")
+    with open(path, encoding="utf-8") as f:
+        return json.load(f)
+
+
+def build_model(serialized):
+    """Rebuilds a model (without weights) from its serialized form in config.json."""
+    return keras.saving.deserialize_keras_object(serialized)
+
+
+def checkpoint_path(workdir, step=None):
+    """The checkpoint prefix for `step` (None = the latest)."""
+    directory = checkpoint_dir(workdir)
+    if step is None:
+        path = tf.train.latest_checkpoint(directory)
+        if path is None:
+            raise ValueError(f"no checkpoint in {directory!r}.")
+        return path
+    state = tf.train.get_checkpoint_state(directory)
+    candidates = list(state.all_model_checkpoint_paths) if state else []
+    for path in candidates:
+        if _step_of(path) == step:
+            return path
+    available = sorted(_step_of(p) for p in candidates)
+    raise ValueError(f"no checkpoint for step {step} in {directory!r}; available steps: "
+                     f"{available}.")
+
+
+def _step_of(path):
+    return int(path.rsplit("-", 1)[-1])
+
+
+def load_ema_generator(workdir, step=None):
+    """Restores the EMA generator of a workdir.
+
+    Returns (generator, step, payload) where payload is the parsed config.json. Every
+    variable of the generator must be found in the checkpoint.
+    """
+    payload = read_config(workdir)
+    generator = build_model(payload["generator"])
+    step_variable = tf.Variable(0, dtype=tf.int64)
+    checkpoint = tf.train.Checkpoint(ema_generator=generator, step=step_variable)
+    path = checkpoint_path(workdir, step)
+    status = checkpoint.restore(path)
+    status.assert_existing_objects_matched()
+    status.expect_partial()
+    return generator, int(step_variable.numpy()), payload
