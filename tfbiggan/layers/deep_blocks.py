@@ -5,6 +5,7 @@ from keras import ops
 
 from tfbiggan import validation
 from tfbiggan.layers.blocks import _ConditionalBlock, _ResidualBlock, downsample, upsample
+from tfbiggan.layers.tracking import track_list
 
 
 @keras.saving.register_keras_serializable(package="tfbiggan")
@@ -53,6 +54,8 @@ class DeepGBlock(_ConditionalBlock):
             conv.build(conv_shape)
             self.bns.append(bn)
             self.convs.append(conv)
+        track_list(self, "bn", self.bns)
+        track_list(self, "conv", self.convs)
 
     def call(self, x, condition, training=False, truncation=None):
         self._check_input(x.shape)
@@ -117,6 +120,7 @@ class DeepDBlock(_ResidualBlock):
             conv = self._conv(filters, kernel, name)
             conv.build(shape)
             self.convs.append(conv)
+        track_list(self, "conv", self.convs)
         self.conv_sc = None
         if self.out_channels > in_channels:
             self.conv_sc = self._conv(self.out_channels - in_channels, 1, "conv_sc")

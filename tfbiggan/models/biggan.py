@@ -8,6 +8,7 @@ from tfbiggan.layers.attention import SelfAttention
 from tfbiggan.layers.blocks import DBlock, GBlock
 from tfbiggan.layers.spectral_norm import SpectralNormDense
 from tfbiggan.models import architectures, common
+from tfbiggan.layers.tracking import track_list
 
 RESOLUTIONS = tuple(sorted(architectures.BIGGAN_GENERATOR))
 
@@ -130,6 +131,8 @@ class BigGANGenerator(keras.Model):
                     dtype=policy, name=f"attention{index}")
                 attention_layer.build((None, size, size, channels))
             self.attention_layers.append(attention_layer)
+        track_list(self, "block", self.blocks)
+        track_list(self, "attention", self.attention_layers)
         self.output_layer = common.OutputLayer(
             self.out_channels, self.out_channels,
             {"epsilon": self.bn_epsilon, "momentum": self.bn_momentum,
@@ -245,6 +248,8 @@ class BigGANDiscriminator(keras.Model):
                     dtype=policy, name=f"attention{index}")
                 attention_layer.build((None, size, size, channels))
             self.attention_layers.append(attention_layer)
+        track_list(self, "block", self.blocks)
+        track_list(self, "attention", self.attention_layers)
         self.head = common.ProjectionHead(self.num_classes, channels, sn, dtype=policy,
                                           name="head")
         self.built = True  # Every layer was built above from the static shapes.

@@ -8,6 +8,7 @@ from tfbiggan.layers.attention import SelfAttention
 from tfbiggan.layers.deep_blocks import DeepDBlock, DeepGBlock
 from tfbiggan.layers.spectral_norm import SpectralNormConv, SpectralNormDense
 from tfbiggan.models import architectures, common
+from tfbiggan.layers.tracking import track_list
 
 
 def _attention_index(value, default, num_blocks):
@@ -114,6 +115,8 @@ class BigGANDeepGenerator(keras.Model):
                     dtype=policy, name=f"attention{index}")
                 attention_layer.build((None, size, size, channels))
             self.attention_layers.append(attention_layer)
+        track_list(self, "block", self.blocks)
+        track_list(self, "attention", self.attention_layers)
         self.output_layer = common.OutputLayer(
             self.output_conv_channels, self.out_channels,
             {"epsilon": self.bn_epsilon, "momentum": self.bn_momentum,
@@ -218,6 +221,8 @@ class BigGANDeepDiscriminator(keras.Model):
                     dtype=policy, name=f"attention{index}")
                 attention_layer.build((None, size, size, channels))
             self.attention_layers.append(attention_layer)
+        track_list(self, "block", self.blocks)
+        track_list(self, "attention", self.attention_layers)
         self.head = common.ProjectionHead(self.num_classes, channels, sn, dtype=policy,
                                           name="head")
         self.built = True  # Every layer was built above from the static shapes.

@@ -26,6 +26,7 @@ from tfbiggan.layers.equalized import EqualizedConv, EqualizedDense
 from tfbiggan.layers.fade_in import FadeIn
 from tfbiggan.layers.minibatch_stddev import MinibatchStdDev
 from tfbiggan.layers.pixel_norm import PixelNorm
+from tfbiggan.layers.tracking import track_list
 
 _NEGATIVE_SLOPE = 0.2
 _ACTIVATIONS = ("linear", "tanh")
@@ -208,6 +209,9 @@ class ProGANGenerator(_Growing):
                 self.conv_b.append(EqualizedConv(self.channels[s], 3, name=f"conv1_{r}x{r}"))
             self.to_rgb.append(EqualizedConv(output_channels, 1, gain=1.0,
                                              name=f"to_rgb_{r}x{r}"))
+        for prefix, layers in (("conv_a", self.conv_a), ("conv_b", self.conv_b),
+                               ("to_rgb", self.to_rgb)):
+            track_list(self, prefix, layers)
         self.fade_in = FadeIn(name="fade_in")
 
     def build(self, input_shape):
@@ -345,6 +349,9 @@ class ProGANDiscriminator(_Growing):
                 self.conv_a.append(EqualizedConv(self.channels[s], 3, name=f"conv0_{r}x{r}"))
                 self.conv_b.append(EqualizedConv(self.channels[s - 1], 3,
                                                  name=f"conv1_{r}x{r}"))
+        for prefix, layers in (("from_rgb", self.from_rgb), ("conv_a", self.conv_a),
+                               ("conv_b", self.conv_b)):
+            track_list(self, prefix, layers)
         self.fade_in = FadeIn(name="fade_in")
         self.minibatch_stddev = MinibatchStdDev(mbstd_group_size, name="minibatch_stddev")
         self.final_conv = EqualizedConv(self.channels[0], 3, name="conv_4x4")

@@ -14,6 +14,8 @@ import os
 import keras
 import tensorflow as tf
 
+import tfbiggan.models  # noqa: F401  (registers the model classes for deserialisation)
+
 CONFIG_FILE = "config.json"
 CHECKPOINT_DIR = "checkpoints"
 METRICS_FILE = "metrics.jsonl"
