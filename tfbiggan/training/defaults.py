@@ -49,3 +49,30 @@ def base_config():
     c.log.sample_every = 1000
     c.log.singular_values_every = 1000
     return c
+
+
+def imagenet_config(preset, resolution_buffer=1024):
+    """The paper's ImageNet recipe for a BigGAN / BigGAN-deep preset (configs/imagenet*.py)."""
+    c = base_config()
+    c.model.preset = preset
+    c.data.pipeline.source = "tfds"
+    c.data.pipeline.name = "imagenet2012"
+    c.data.pipeline.split = "train"
+    c.data.pipeline.manual_dir = "~/tensorflow_datasets/downloads/manual"
+    c.data.pipeline.num_classes = 1000
+    c.data.pipeline.random_flip = True
+    c.data.pipeline.shuffle_buffer = resolution_buffer
+    c.data.exact_resume = False  # Skipping millions of examples on resume is too slow.
+    c.training.steps = 200_000
+    c.training.batch_size = 256
+    c.training.accumulation_steps = 8
+    c.training.num_d_steps = 2
+    c.training.g_lr = 5e-5
+    c.training.d_lr = 2e-4
+    c.training.ortho_beta = 1e-4
+    c.training.ema_decay = 0.9999
+    c.training.ema_start = 20_000
+    c.checkpoint.every = 2000
+    c.log.sample_every = 2000
+    c.log.singular_values_every = 2000
+    return c
