@@ -1,8 +1,34 @@
 """The default experiment config; files in configs/ start from it and change what differs."""
 
-import ml_collections
+import inspect
 
+import ml_collections
+from ml_collections import config_dict
+
+from tfbiggan import models
 from tfbiggan.data import pipeline
+
+_MODEL_CLASSES = (models.BigGANGenerator, models.BigGANDiscriminator,
+                  models.BigGANDeepGenerator, models.BigGANDeepDiscriminator)
+
+
+_OVERRIDE_TYPES = {"attention": tuple, "hierarchical": bool, "shared_embedding": bool,
+                   "synchronized_bn": bool, "bn_epsilon": float, "bn_momentum": float,
+                   "sn_epsilon": float, "kernel_initializer": str}
+
+
+def model_override_fields():
+    """A ConfigDict with a typed, unset placeholder for every model constructor argument.
+
+    Unset means "keep the preset's value"; declaring them all lets any of them be overridden
+    on the command line of a locked config (e.g. `--config.model.overrides.dim_z=80`).
+    """
+    names = set()
+    for cls in _MODEL_CLASSES:
+        names.update(name for name, parameter in inspect.signature(cls.__init__).parameters.items()
+                     if name != "self" and parameter.kind == parameter.POSITIONAL_OR_KEYWORD)
+    return ml_collections.ConfigDict(
+        {name: config_dict.placeholder(_OVERRIDE_TYPES.get(name, int)) for name in sorted(names)})
 
 
 def base_config():
@@ -12,7 +38,8 @@ def base_config():
 
     c.model = ml_collections.ConfigDict()
     c.model.preset = "biggan_128"           # A name from tfbiggan.models.list_presets().
-    c.model.overrides = ml_collections.ConfigDict()  # Constructor arguments to change.
+    # Constructor arguments that differ from the preset (None: the preset's value).
+    c.model.overrides = model_override_fields()
 
     c.data = ml_collections.ConfigDict()
     c.data.pipeline = pipeline.default_config()

@@ -23,7 +23,8 @@ class NonFiniteError(RuntimeError):
 
 def build_models(model_config, synchronized_bn=False):
     """(generator, discriminator) from the config's `model` section."""
-    overrides = dict(model_config.get("overrides", {}) or {})
+    overrides = {key: value for key, value in dict(model_config.get("overrides", {})).items()
+                 if value is not None}
     if synchronized_bn:
         overrides["synchronized_bn"] = True
     return presets.from_preset(model_config.preset, **overrides)
@@ -65,6 +66,8 @@ class Trainer:
             tf.config.experimental.enable_op_determinism()
         if cfg.mixed_precision:
             keras.config.set_dtype_policy("mixed_bfloat16")
+        # Initial weights follow the run seed, so two runs of one config start alike.
+        keras.utils.set_random_seed(config.seed)
         synchronized = {"auto": replicas > 1, "on": True, "off": False}[cfg.synchronized_bn]
         with self.strategy.scope():
             self.generator, self.discriminator = build_models(config.model, synchronized)
