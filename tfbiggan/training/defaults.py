@@ -14,7 +14,7 @@ _MODEL_CLASSES = (models.BigGANGenerator, models.BigGANDiscriminator,
 
 _OVERRIDE_TYPES = {"attention": tuple, "hierarchical": bool, "shared_embedding": bool,
                    "synchronized_bn": bool, "bn_epsilon": float, "bn_momentum": float,
-                   "sn_epsilon": float, "kernel_initializer": str}
+                   "sn_epsilon": float, "kernel_initializer": object}
 
 
 def model_override_fields():

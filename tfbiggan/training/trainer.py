@@ -23,8 +23,8 @@ class NonFiniteError(RuntimeError):
 
 def build_models(model_config, synchronized_bn=False):
     """(generator, discriminator) from the config's `model` section."""
-    overrides = {key: value for key, value in dict(model_config.get("overrides", {})).items()
-                 if value is not None}
+    overrides = model_config.overrides.to_dict() if "overrides" in model_config else {}
+    overrides = {key: value for key, value in overrides.items() if value is not None}
     if synchronized_bn:
         overrides["synchronized_bn"] = True
     return presets.from_preset(model_config.preset, **overrides)
