@@ -7,6 +7,7 @@ from ml_collections import config_dict
 
 from tfbiggan import models
 from tfbiggan.data import pipeline
+from tfbiggan.training import evaluation_hook
 
 _MODEL_CLASSES = (models.BigGANGenerator, models.BigGANDiscriminator,
                   models.BigGANDeepGenerator, models.BigGANDeepDiscriminator)
@@ -75,6 +76,8 @@ def base_config():
     c.log.every = 100
     c.log.sample_every = 1000
     c.log.singular_values_every = 1000
+
+    c.eval = evaluation_hook.default_eval_config()  # Periodic evaluation and best checkpoint.
     return c
 
 

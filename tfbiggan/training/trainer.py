@@ -13,7 +13,8 @@ from absl import logging
 
 from tfbiggan import data as data_lib
 from tfbiggan.models import presets
-from tfbiggan.training import config_checks, ema, monitoring, strategies, workdir as wd
+from tfbiggan.training import config_checks, ema, evaluation_hook, monitoring, strategies
+from tfbiggan.training import workdir as wd
 from tfbiggan.training.step import MEAN_STATS, GANStep, StepConfig
 
 
@@ -93,6 +94,7 @@ class Trainer:
             self._checkpoint_dir = tempfile.mkdtemp(prefix="tfbiggan_worker_ckpt_")
         self.manager = tf.train.CheckpointManager(
             self.checkpoint, self._checkpoint_dir, max_to_keep=config.checkpoint.keep)
+        self.evaluation = evaluation_hook.EvaluationHook(config.get("eval"), workdir)
         self._iteration = None
 
     # Set-up ---------------------------------------------------------------------------------
@@ -210,6 +212,8 @@ class Trainer:
                 bar.update(step, {k: stats[k] for k in ("d_loss", "g_loss")})
             if step % cfg.checkpoint.every == 0:
                 self.save()
+            # Every worker takes part: saving the best checkpoint is collective.
+            self.evaluation.maybe_evaluate(self, step, writer)
         bar.close()
         if int(self.step.numpy()) % cfg.checkpoint.every:
             self.save()
