@@ -1,5 +1,6 @@
 """Shared test set-up: two logical CPU devices and access to the reference fixtures."""
 
+import itertools
 import os
 import pathlib
 
@@ -39,8 +40,23 @@ def fixture_path(*parts):
     return root.joinpath("fixtures", *parts)
 
 
+_KEY_BASES = itertools.count(1)
+
+
 def two_replica_strategy():
+    """A MirroredStrategy over the two logical CPUs, with collective keys of its own.
+
+    Every MirroredStrategy starts its collective keys at the same numbers and the runtime
+    remembers a collective instance by its keys, so a second strategy in the process whose
+    collectives have other shapes would fail with "Shape mismatch in the collective instance".
+    """
     devices = tf.config.list_logical_devices("CPU")
     if len(devices) < 2:
         pytest.fail("two logical CPU devices are needed; conftest configures them")
-    return tf.distribute.MirroredStrategy([d.name for d in devices[:2]])
+    strategy_cls = tf.distribute.MirroredStrategy
+    saved = strategy_cls._collective_key_base  # pylint: disable=protected-access
+    strategy_cls._collective_key_base = 1_000_000 * next(_KEY_BASES)  # pylint: disable=protected-access
+    try:
+        return strategy_cls([d.name for d in devices[:2]])
+    finally:
+        strategy_cls._collective_key_base = saved  # pylint: disable=protected-access

@@ -6,9 +6,11 @@ Every loss is a sum of per-example terms divided by the global (effective) batch
 gradients that the strategy sums across replicas are those of the global mean. The trainer
 wraps `replica_iteration` in `strategy.run`; nothing here depends on the strategy.
 
-Latents are drawn from a stateless RNG for the whole global batch (seeded by the run seed,
-the step and the sub-step) and each replica takes its slice, so a run is reproducible from
-the step counter alone and gives the same numbers on one device or many.
+Latents are drawn from a stateless RNG once per update for its whole effective batch (global
+batch × accumulation steps; seeded by the run seed, the step and the update) and each
+accumulation sub-step and replica takes its slice, so a run is reproducible from the step
+counter alone, gives the same numbers on one device or many, and k accumulated sub-batches
+see the same examples as one batch k times larger.
 """
 
 import dataclasses
@@ -55,17 +57,27 @@ class GANStep:
 
     # Sampling -------------------------------------------------------------------------------
 
-    def _latents(self, step, stream, index, batch):
-        """z [b, dim_z] and int class ids [b] for this replica's slice of the global draw."""
+    def _draw_slice(self, sub_step, batch):
+        """(start, effective batch) of this replica's part of one draw over the effective batch.
+
+        A draw covers global batch × accumulation steps examples; accumulation sub-step
+        `sub_step` takes its `sub_step`-th global batch and each replica its slice of that, so
+        k accumulated sub-batches see exactly the examples of one batch k times larger.
+        """
         context = tf.distribute.get_replica_context()
         replica = tf.cast(context.replica_id_in_sync_group, tf.int32) if context else 0
+        global_batch = self.config.global_batch_size
+        return (sub_step * global_batch + replica * batch,
+                global_batch * self.config.accumulation_steps)
+
+    def _latents(self, step, stream, index, sub_step, batch):
+        """z [b, dim_z] and int class ids [b] for this replica's slice of the global draw."""
         seed = tf.stack([tf.cast(self.config.seed, tf.int64) * 1_000_003 + tf.cast(step, tf.int64),
                          tf.constant(stream * 10_000 + index, tf.int64)])
-        global_batch = self.config.global_batch_size
-        z = tf.random.stateless_normal([global_batch, self.generator.dim_z], seed=seed)
-        y = tf.random.stateless_uniform([global_batch], seed=seed + [0, 7], minval=0,
+        start, effective = self._draw_slice(sub_step, batch)
+        z = tf.random.stateless_normal([effective, self.generator.dim_z], seed=seed)
+        y = tf.random.stateless_uniform([effective], seed=seed + [0, 7], minval=0,
                                         maxval=self.generator.num_classes, dtype=tf.int32)
-        start = replica * batch
         return z[start:start + batch], y[start:start + batch]
 
     def _scale(self):
@@ -73,9 +85,9 @@ class GANStep:
 
     # Discriminator --------------------------------------------------------------------------
 
-    def _d_gradients(self, real, real_labels, step, index):
+    def _d_gradients(self, real, real_labels, step, index, sub_step):
         batch = tf.shape(real)[0] if real.shape[0] is None else real.shape[0]
-        z, y = self._latents(step, _D_STREAM, index, batch)
+        z, y = self._latents(step, _D_STREAM, index, sub_step, batch)
         fake = tf.stop_gradient(self.generator(z, y, training=True))
         fake = tf.cast(fake, real.dtype)
         variables = self.discriminator.trainable_variables
@@ -87,7 +99,9 @@ class GANStep:
             per_example = real_part + fake_part
             if self.config.gp_lambda:
                 _, eps_seed = self._penalty_seed(step, index)
-                epsilon = tf.random.stateless_uniform([batch], seed=eps_seed)
+                start, effective = self._draw_slice(sub_step, batch)
+                epsilon = tf.random.stateless_uniform([effective], seed=eps_seed)
+                epsilon = epsilon[start:start + batch]
                 per_example += self.config.gp_lambda * gan_losses.gradient_penalty(
                     lambda x: self.discriminator(x, real_labels, training=True), real, fake,
                     epsilon)
@@ -107,8 +121,8 @@ class GANStep:
 
     # Generator ------------------------------------------------------------------------------
 
-    def _g_gradients(self, step, index, batch):
-        z, y = self._latents(step, _G_STREAM, index, batch)
+    def _g_gradients(self, step, sub_step, batch):
+        z, y = self._latents(step, _G_STREAM, 0, sub_step, batch)
         variables = self.generator.trainable_variables
         with tf.GradientTape() as tape:
             fake = self.generator(z, y, training=True)
@@ -150,8 +164,8 @@ class GANStep:
                 start = (d_index * cfg.accumulation_steps + acc) * per_step
                 grads, d_stats = self._d_gradients(
                     real_images[start:start + per_step], real_labels[start:start + per_step],
-                    step, d_index * cfg.accumulation_steps + acc)
-                total = grads if total is None else [a + b for a, b in zip(total, grads)]
+                    step, d_index, acc)
+                total = _add_gradients(total, grads)
                 for key, value in d_stats.items():
                     stats[key] = stats.get(key, 0.0) + value / cfg.num_d_steps
             self.d_optimizer.apply_gradients(zip(total, d_vars))
@@ -160,11 +174,20 @@ class GANStep:
         total = None
         for acc in range(cfg.accumulation_steps):
             grads, g_stats = self._g_gradients(step, acc, per_step)
-            total = grads if total is None else [a + b for a, b in zip(total, grads)]
+            total = _add_gradients(total, grads)
             stats["g_loss"] = stats.get("g_loss", 0.0) + g_stats["g_loss"]
         self.g_optimizer.apply_gradients(zip(total, g_vars))
         stats["g_grad_norm"] = tf.linalg.global_norm(total)
         return stats
+
+
+def _add_gradients(total, grads):
+    """Sums gradient lists of accumulation sub-steps; sparse gradients (IndexedSlices, e.g.
+    from embedding lookups) are made dense first, None (unused variable) stays None."""
+    if total is None:
+        return list(grads)
+    return [b if a is None else a if b is None else
+            tf.convert_to_tensor(a) + tf.convert_to_tensor(b) for a, b in zip(total, grads)]
 
 
 MEAN_STATS = ("d_grad_norm", "g_grad_norm")

@@ -2,6 +2,7 @@
 
 import json
 import os
+import socket
 
 import tensorflow as tf
 from absl import logging
@@ -48,6 +49,7 @@ def _tpu_strategy(tpu):
     if tpu == "local" and not os.path.exists("/dev/accel0") and not os.path.exists(
             "/dev/vfio"):
         raise ValueError("--tpu=local but this machine has no TPU devices (/dev/accel*).")
+    _check_reachable(tpu)
     try:
         resolver = tf.distribute.cluster_resolver.TPUClusterResolver(tpu=tpu)
         tf.config.experimental_connect_to_cluster(resolver)
@@ -56,6 +58,20 @@ def _tpu_strategy(tpu):
         raise ValueError(f"Cannot reach the TPU {tpu!r}: {error}") from error
     logging.info("TPU devices: %s", tf.config.list_logical_devices("TPU"))
     return tf.distribute.TPUStrategy(resolver)
+
+
+def _check_reachable(tpu, timeout=10.0):
+    """Fails at once when nothing listens at a grpc://HOST:PORT TPU address (connecting to the
+    cluster would otherwise wait for it indefinitely)."""
+    if not tpu.startswith("grpc://"):
+        return
+    host, _, port = tpu[len("grpc://"):].rpartition(":")
+    try:
+        with socket.create_connection((host.strip("[]"), int(port)), timeout=timeout):
+            pass
+    except (OSError, ValueError) as error:
+        raise ValueError(f"Cannot reach the TPU {tpu!r}: nothing answers at {host}:{port} "
+                         f"({error}).") from error
 
 
 def is_chief(strategy):
