@@ -1,7 +1,6 @@
 """Shared pieces of the training tests: tiny configs, toy models, data layout and snapshots."""
 
 import importlib.util
-import itertools
 
 import keras
 import numpy as np
@@ -27,7 +26,6 @@ TINY_FLAGS = (
 )
 
 
-_KEY_BASES = itertools.count(1)
 
 
 def two_replica_strategy():
