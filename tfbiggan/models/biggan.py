@@ -4,7 +4,6 @@ import keras
 from keras import ops
 
 from tfbiggan import validation
-from tfbiggan.layers.attention import SelfAttention
 from tfbiggan.layers.blocks import DBlock, GBlock
 from tfbiggan.layers.spectral_norm import SpectralNormDense
 from tfbiggan.models import architectures, common
@@ -124,32 +123,18 @@ class BigGANGenerator(keras.Model):
             block.build((None, size, size, channels), (None, cond_dim))
             size, channels = size * 2, spec.out_mult * self.ch
             self.blocks.append(block)
-            attention_layer = None
-            if spec.label in self.attention:
-                attention_layer = SelfAttention(
-                    self.num_power_iterations, self.sn_epsilon, self.kernel_initializer,
-                    dtype=policy, name=f"attention{index}")
-                attention_layer.build((None, size, size, channels))
-            self.attention_layers.append(attention_layer)
+            self.attention_layers.append(
+                common.attention_layer(self, index, (None, size, size, channels))
+                if spec.label in self.attention else None)
         track_list(self, "block", self.blocks)
         track_list(self, "attention", self.attention_layers)
-        self.output_layer = common.OutputLayer(
-            self.out_channels, self.out_channels,
-            {"epsilon": self.bn_epsilon, "momentum": self.bn_momentum,
-             "synchronized": self.synchronized_bn,
-             "num_truncation_stats": self.num_truncation_stats},
-            sn, dtype=policy, name="output")
-        self.output_layer.build((None, size, size, channels))
+        self.output_layer = common.output_layer(self, self.out_channels,
+                                                (None, size, size, channels), sn)
         self._top = (top, top_channels)
         self.built = True  # Every layer was built above from the static shapes.
 
     def call(self, z, y, training=False, truncation=None):
-        name = type(self).__name__
-        z = common.check_latent(name, z, self.dim_z)
-        y = common.class_vectors(name, y, self.num_classes)
-        common.check_batch_match(name, "z", z, "y", y)
-        z = ops.cast(z, self.compute_dtype)
-        classes = ops.cast(y, self.compute_dtype)
+        z, classes = common.generator_inputs(self, z, y)
         if self.shared is not None:
             classes = self.shared(classes)
         if self.hierarchical:
@@ -161,11 +146,7 @@ class BigGANGenerator(keras.Model):
             conditions = [classes] * len(self.blocks)
         top, top_channels = self._top
         h = ops.reshape(h, (-1, top, top, top_channels))
-        for block, attention_layer, condition in zip(self.blocks, self.attention_layers,
-                                                     conditions):
-            h = block(h, condition, training=training, truncation=truncation)
-            if attention_layer is not None:
-                h = attention_layer(h, training=training)
+        h = common.run_stack(self, h, training, conditions, truncation)
         return self.output_layer(h, training=training, truncation=truncation)
 
     def get_config(self):
@@ -241,13 +222,9 @@ class BigGANDiscriminator(keras.Model):
             size = size // 2 if spec.resample else size
             channels = spec.out_mult * self.ch
             self.blocks.append(block)
-            attention_layer = None
-            if spec.label in self.attention:
-                attention_layer = SelfAttention(
-                    self.num_power_iterations, self.sn_epsilon, self.kernel_initializer,
-                    dtype=policy, name=f"attention{index}")
-                attention_layer.build((None, size, size, channels))
-            self.attention_layers.append(attention_layer)
+            self.attention_layers.append(
+                common.attention_layer(self, index, (None, size, size, channels))
+                if spec.label in self.attention else None)
         track_list(self, "block", self.blocks)
         track_list(self, "attention", self.attention_layers)
         self.head = common.ProjectionHead(self.num_classes, channels, sn, dtype=policy,
@@ -255,20 +232,8 @@ class BigGANDiscriminator(keras.Model):
         self.built = True  # Every layer was built above from the static shapes.
 
     def call(self, images, y=None, training=False, return_features=False):
-        name = type(self).__name__
-        images = common.check_images(name, images, self.resolution)
-        common.check_last_dim_channels(name, images, self.in_channels)
-        y_onehot = None
-        if self.num_classes:
-            if y is None:
-                raise ValueError(f"{name}: a class-conditional discriminator needs `y`.")
-            y_onehot = common.class_vectors(name, y, self.num_classes)
-            common.check_batch_match(name, "images", images, "y", y_onehot)
-        h = ops.cast(images, self.compute_dtype)
-        for block, attention_layer in zip(self.blocks, self.attention_layers):
-            h = block(h, training=training)
-            if attention_layer is not None:
-                h = attention_layer(h, training=training)
+        h, y_onehot = common.discriminator_inputs(self, images, y)
+        h = common.run_stack(self, h, training)
         logits, features = self.head(h, y_onehot, training=training)
         return (logits, features) if return_features else logits
 

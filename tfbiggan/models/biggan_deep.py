@@ -4,7 +4,6 @@ import keras
 from keras import ops
 
 from tfbiggan import validation
-from tfbiggan.layers.attention import SelfAttention
 from tfbiggan.layers.deep_blocks import DeepDBlock, DeepGBlock
 from tfbiggan.layers.spectral_norm import SpectralNormConv, SpectralNormDense
 from tfbiggan.models import architectures, common
@@ -108,40 +107,23 @@ class BigGANDeepGenerator(keras.Model):
             size = size * 2 if spec.resample else size
             channels = spec.out_mult * self.ch
             self.blocks.append(block)
-            attention_layer = None
-            if index == self.attention_after:
-                attention_layer = SelfAttention(
-                    self.num_power_iterations, self.sn_epsilon, self.kernel_initializer,
-                    dtype=policy, name=f"attention{index}")
-                attention_layer.build((None, size, size, channels))
-            self.attention_layers.append(attention_layer)
+            self.attention_layers.append(
+                common.attention_layer(self, index, (None, size, size, channels))
+                if index == self.attention_after else None)
         track_list(self, "block", self.blocks)
         track_list(self, "attention", self.attention_layers)
-        self.output_layer = common.OutputLayer(
-            self.output_conv_channels, self.out_channels,
-            {"epsilon": self.bn_epsilon, "momentum": self.bn_momentum,
-             "synchronized": self.synchronized_bn,
-             "num_truncation_stats": self.num_truncation_stats},
-            sn, dtype=policy, name="output")
-        self.output_layer.build((None, size, size, channels))
+        self.output_layer = common.output_layer(self, self.output_conv_channels,
+                                                (None, size, size, channels), sn)
         self._top = (top, top_channels)
         self.built = True  # Every layer was built above from the static shapes.
 
     def call(self, z, y, training=False, truncation=None):
-        name = type(self).__name__
-        z = common.check_latent(name, z, self.dim_z)
-        y = common.class_vectors(name, y, self.num_classes)
-        common.check_batch_match(name, "z", z, "y", y)
-        condition = ops.concatenate(
-            [ops.cast(z, self.compute_dtype), self.shared(ops.cast(y, self.compute_dtype))],
-            axis=-1)
+        z, y = common.generator_inputs(self, z, y)
+        condition = ops.concatenate([z, self.shared(y)], axis=-1)
         top, top_channels = self._top
         h = ops.reshape(self.linear(condition, training=training),
                         (-1, top, top, top_channels))
-        for block, attention_layer in zip(self.blocks, self.attention_layers):
-            h = block(h, condition, training=training, truncation=truncation)
-            if attention_layer is not None:
-                h = attention_layer(h, training=training)
+        h = common.run_stack(self, h, training, [condition] * len(self.blocks), truncation)
         return self.output_layer(h, training=training, truncation=truncation)
 
     def get_config(self):
@@ -214,13 +196,9 @@ class BigGANDeepDiscriminator(keras.Model):
             size = size // 2 if spec.resample else size
             channels = spec.out_mult * self.ch
             self.blocks.append(block)
-            attention_layer = None
-            if index == self.attention_after:
-                attention_layer = SelfAttention(
-                    self.num_power_iterations, self.sn_epsilon, self.kernel_initializer,
-                    dtype=policy, name=f"attention{index}")
-                attention_layer.build((None, size, size, channels))
-            self.attention_layers.append(attention_layer)
+            self.attention_layers.append(
+                common.attention_layer(self, index, (None, size, size, channels))
+                if index == self.attention_after else None)
         track_list(self, "block", self.blocks)
         track_list(self, "attention", self.attention_layers)
         self.head = common.ProjectionHead(self.num_classes, channels, sn, dtype=policy,
@@ -228,20 +206,8 @@ class BigGANDeepDiscriminator(keras.Model):
         self.built = True  # Every layer was built above from the static shapes.
 
     def call(self, images, y=None, training=False, return_features=False):
-        name = type(self).__name__
-        images = common.check_images(name, images, self.resolution)
-        common.check_last_dim_channels(name, images, self.in_channels)
-        y_onehot = None
-        if self.num_classes:
-            if y is None:
-                raise ValueError(f"{name}: a class-conditional discriminator needs `y`.")
-            y_onehot = common.class_vectors(name, y, self.num_classes)
-            common.check_batch_match(name, "images", images, "y", y_onehot)
-        h = self.stem(ops.cast(images, self.compute_dtype), training=training)
-        for block, attention_layer in zip(self.blocks, self.attention_layers):
-            h = block(h, training=training)
-            if attention_layer is not None:
-                h = attention_layer(h, training=training)
+        images, y_onehot = common.discriminator_inputs(self, images, y)
+        h = common.run_stack(self, self.stem(images, training=training), training)
         logits, features = self.head(h, y_onehot, training=training)
         return (logits, features) if return_features else logits
 

@@ -130,3 +130,62 @@ def model_from_config(cls, config):
     if "attention" in config:
         config["attention"] = tuple(config["attention"] or ())
     return cls(**config)
+
+
+def attention_layer(model, index, shape):
+    """A SelfAttention named `attention{index}` with the model's settings, built for `shape`."""
+    from tfbiggan.layers.attention import SelfAttention  # pylint: disable=import-outside-toplevel
+    layer = SelfAttention(model.num_power_iterations, model.sn_epsilon, model.kernel_initializer,
+                          dtype=model.dtype_policy, name=f"attention{index}")
+    layer.build(shape)
+    return layer
+
+
+def output_layer(model, conv_channels, shape, sn):
+    """The generator's output layer (BN → ReLU → SN conv → tanh), built for `shape`."""
+    layer = OutputLayer(
+        conv_channels, model.out_channels,
+        {"epsilon": model.bn_epsilon, "momentum": model.bn_momentum,
+         "synchronized": model.synchronized_bn,
+         "num_truncation_stats": model.num_truncation_stats},
+        sn, dtype=model.dtype_policy, name="output")
+    layer.build(shape)
+    return layer
+
+
+def run_stack(model, h, training, conditions=None, truncation=None):
+    """Runs the residual blocks with their self-attention layers.
+
+    `conditions` (one per block) is given for generator blocks, None for discriminator blocks.
+    """
+    for index, (block, attention) in enumerate(zip(model.blocks, model.attention_layers)):
+        if conditions is None:
+            h = block(h, training=training)
+        else:
+            h = block(h, conditions[index], training=training, truncation=truncation)
+        if attention is not None:
+            h = attention(h, training=training)
+    return h
+
+
+def generator_inputs(model, z, y):
+    """Validated (z float [B, dim_z], y float class vectors [B, K]) in the compute dtype."""
+    name = type(model).__name__
+    z = check_latent(name, z, model.dim_z)
+    y = class_vectors(name, y, model.num_classes)
+    check_batch_match(name, "z", z, "y", y)
+    return ops.cast(z, model.compute_dtype), ops.cast(y, model.compute_dtype)
+
+
+def discriminator_inputs(model, images, y):
+    """Validated (images in the compute dtype, one-hot y or None)."""
+    name = type(model).__name__
+    images = check_images(name, images, model.resolution)
+    check_last_dim_channels(name, images, model.in_channels)
+    y_onehot = None
+    if model.num_classes:
+        if y is None:
+            raise ValueError(f"{name}: a class-conditional discriminator needs `y`.")
+        y_onehot = class_vectors(name, y, model.num_classes)
+        check_batch_match(name, "images", images, "y", y_onehot)
+    return ops.cast(images, model.compute_dtype), y_onehot
