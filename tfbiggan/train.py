@@ -37,7 +37,7 @@ def main(argv):
         strategy = strategies.make_strategy(_STRATEGY.value, _TPU.value)
         result = trainer.train(config, _WORKDIR.value, strategy,
                                progress=not _NO_PROGRESS.value)
-    except (ValueError, trainer.NonFiniteError) as error:
+    except (ValueError, trainer.NonFiniteError, trainer.CheckpointWriteError) as error:
         logging.error("%s", error)
         print(f"error: {error}", file=sys.stderr)
         sys.exit(1)

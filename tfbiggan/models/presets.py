@@ -9,11 +9,17 @@ import inspect
 
 from tfbiggan.models.biggan import BigGANDiscriminator, BigGANGenerator
 from tfbiggan.models.biggan_deep import BigGANDeepDiscriminator, BigGANDeepGenerator
+from tfbiggan.models.progan_training import ProGANTrainingDiscriminator, ProGANTrainingGenerator
 
 _FAMILIES = {
     "biggan": (BigGANGenerator, BigGANDiscriminator),
     "biggan_deep": (BigGANDeepGenerator, BigGANDeepDiscriminator),
+    "progan": (ProGANTrainingGenerator, ProGANTrainingDiscriminator),
 }
+# BigGAN settings with no ProGAN counterpart (no batch norm; equalised learning rate fixes
+# the initialisation at N(0, 1)): dropped for the ProGAN family instead of being an error,
+# so family-agnostic callers (e.g. the trainer's synchronized BN on several replicas) work.
+_IGNORED = {"progan": ("synchronized_bn", "num_truncation_stats", "kernel_initializer")}
 
 
 def _preset(family, generator, discriminator, params, description):
@@ -35,6 +41,17 @@ def _deep(resolution, ch, params, description, num_classes=1000, output_conv_cha
                      output_conv_channels=output_conv_channels)
     discriminator = dict(resolution=resolution, ch=ch, num_classes=num_classes)
     return _preset("biggan_deep", generator, discriminator, params, description)
+
+
+def _progan(resolution, latent_dim, fmap_base, fmap_max, params, description, num_classes=10,
+            **discriminator_extra):
+    """A Progressive GAN pair (models built at stage 0, 4×4; the trainer's schedule grows
+    them)."""
+    generator = dict(resolution=resolution, latent_dim=latent_dim, num_classes=num_classes,
+                     fmap_base=fmap_base, fmap_max=fmap_max)
+    discriminator = dict(resolution=resolution, num_classes=num_classes, fmap_base=fmap_base,
+                         fmap_max=fmap_max, **discriminator_extra)
+    return _preset("progan", generator, discriminator, params, description)
 
 
 # name: (generator params, discriminator params)
@@ -80,6 +97,16 @@ PRESETS = {
     "biggan_deep_tiny_128": _deep(128, 8, (1_310_409, 130_050),
                                   "Tiny BigGAN-deep 128×128 (ch 8, 10 classes), TF-Hub "
                                   "layout.", num_classes=10, output_conv_channels=8),
+    # Progressive GAN (the trainer grows them with the `progressive` config section).
+    "progan_digits_32": _progan(32, 64, 256, 64, (278_716, 213_073),
+                                "ProGAN 4→32 for the bundled digits: z 64, channels "
+                                "64/64/32/16, 10 classes (projection D)."),
+    "progan_mini_32": _progan(32, 8, 32, 16, (9_150, 9_183),
+                              "Small ProGAN 4→32 (channels 16/8/4/2, 10 classes) for tests."),
+    "progan_semisupervised_digits_32": _progan(
+        32, 64, 256, 64, (212_540, 213_083),
+        "ProGAN-architecture pair for semi-supervised K+1 digits: unconditional G, D with 10 "
+        "class logits (fake logit fixed at 0), no growth.", num_classes=0, class_logits=10),
 }
 
 
@@ -116,6 +143,8 @@ def from_preset(name, **overrides):
     g_params = inspect.signature(generator_cls.__init__).parameters
     d_params = inspect.signature(discriminator_cls.__init__).parameters
     for key, value in overrides.items():
+        if key in _IGNORED.get(preset["family"], ()):
+            continue
         if key not in g_params and key not in d_params:
             accepted = sorted((set(g_params) | set(d_params)) - {"self", "kwargs"})
             raise ValueError(f"Unknown override {key!r} for preset {name!r}; accepted: "

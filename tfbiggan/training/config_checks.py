@@ -13,6 +13,7 @@ _NON_NEGATIVE_INTS = ("training.ema_start", "log.sample_every", "log.singular_va
 _POSITIVE_FLOATS = ("training.g_lr", "training.d_lr", "training.adam_eps")
 _NON_NEGATIVE_FLOATS = ("training.gp_lambda", "training.r1_gamma", "training.ortho_beta")
 _UNIT_INTERVAL = ("training.beta1", "training.beta2", "training.ema_decay")
+NONFINITE_MODES = ("stop", "skip")
 
 
 def _get(config, dotted):
@@ -69,3 +70,66 @@ def check(config):
     if sync not in ("auto", "on", "off"):
         raise ValueError(f"config field `training.synchronized_bn` must be 'auto', 'on' or "
                          f"'off', got {sync!r}.")
+    # Configs written before `training.nonfinite` existed stop, as they always did.
+    nonfinite = config.training.get("nonfinite", "stop")
+    if nonfinite not in NONFINITE_MODES:
+        raise ValueError(f"config field `training.nonfinite` must be one of "
+                         f"{list(NONFINITE_MODES)}, got {nonfinite!r}.")
+    _check_improved_techniques(config)
+
+
+# Improved Techniques, semi-supervised mode and progressive growing ---------------------------
+
+MODES = ("gan", "semi_supervised")
+FEATURE_MATCHING = ("off", "replace", "add")
+
+
+def _check_improved_techniques(config):
+    training = config.training
+    mode = training.get("mode", "gan")
+    if mode not in MODES:
+        raise ValueError(f"config field `training.mode` must be one of {list(MODES)}, "
+                         f"got {mode!r}.")
+    matching = training.get("feature_matching", "off")
+    if matching not in FEATURE_MATCHING:
+        raise ValueError(f"config field `training.feature_matching` must be one of "
+                         f"{list(FEATURE_MATCHING)}, got {matching!r}.")
+    for field in ("historical_averaging_g", "historical_averaging_d"):
+        value = training.get(field, 0.0)
+        if not _is_number(value) or value < 0:
+            raise ValueError(f"config field `training.{field}` must be a number >= 0, "
+                             f"got {value!r}.")
+    family = presets.PRESETS[config.model.preset]["family"]
+    grow = config.get("progressive")
+    if grow is not None and grow.enabled:
+        if family != "progan":
+            raise ValueError(f"config field `progressive.enabled` needs a ProGAN preset "
+                             f"(family 'progan'), got `model.preset` {config.model.preset!r}.")
+        for field in ("stabilize_images", "fade_images"):
+            if not _is_int(grow[field]) or grow[field] < 1:
+                raise ValueError(f"config field `progressive.{field}` must be a positive "
+                                 f"integer, got {grow[field]!r}.")
+        stages = presets.PRESETS[config.model.preset]["generator"]["resolution"].bit_length() - 2
+        sizes = tuple(grow.batch_sizes)
+        if sizes and (len(sizes) != stages or not all(_is_int(b) and b >= 1 for b in sizes)):
+            raise ValueError(f"config field `progressive.batch_sizes` must be () or {stages} "
+                             f"positive integers (one per stage, 4×4 first), got {sizes!r}.")
+    if mode == "semi_supervised":
+        semi = config.semi_supervised
+        if family != "progan" or not presets.PRESETS[config.model.preset]["discriminator"].get(
+                "class_logits") and not config.model.overrides.get("class_logits"):
+            raise ValueError(f"config field `model.preset` {config.model.preset!r} has no "
+                             f"class-logit discriminator; `training.mode` 'semi_supervised' "
+                             f"accepts a ProGAN preset with class_logits, e.g. "
+                             f"'progan_semisupervised_digits_32'.")
+        for field in ("labels_per_class", "labeled_batch_size"):
+            if not _is_int(semi[field]) or semi[field] < 1:
+                raise ValueError(f"config field `semi_supervised.{field}` must be a positive "
+                                 f"integer, got {semi[field]!r}.")
+        if semi.labeled_batch_size >= training.batch_size:
+            raise ValueError(f"config field `semi_supervised.labeled_batch_size` "
+                             f"({semi.labeled_batch_size}) must be smaller than "
+                             f"`training.batch_size` ({training.batch_size}).")
+        if not _is_number(semi.class_weight) or semi.class_weight < 0:
+            raise ValueError(f"config field `semi_supervised.class_weight` must be a number "
+                             f">= 0, got {semi.class_weight!r}.")

@@ -7,15 +7,18 @@ from ml_collections import config_dict
 
 from tfbiggan import models
 from tfbiggan.data import pipeline
-from tfbiggan.training import evaluation_hook
+from tfbiggan.models.progan_training import ProGANTrainingDiscriminator, ProGANTrainingGenerator
+from tfbiggan.training import evaluation_hook, progressive
 
 _MODEL_CLASSES = (models.BigGANGenerator, models.BigGANDiscriminator,
-                  models.BigGANDeepGenerator, models.BigGANDeepDiscriminator)
+                  models.BigGANDeepGenerator, models.BigGANDeepDiscriminator,
+                  ProGANTrainingGenerator, ProGANTrainingDiscriminator)
 
 
 _OVERRIDE_TYPES = {"attention": tuple, "hierarchical": bool, "shared_embedding": bool,
                    "synchronized_bn": bool, "bn_epsilon": float, "bn_momentum": float,
-                   "sn_epsilon": float, "kernel_initializer": object}
+                   "sn_epsilon": float, "kernel_initializer": object,
+                   "output_activation": str}
 
 
 def model_override_fields():
@@ -67,6 +70,17 @@ def base_config():
     t.jit_compile = True                    # XLA for the iteration where the strategy allows.
     t.synchronized_bn = "auto"              # "auto" (on with several replicas), "on", "off".
     t.deterministic = False                 # tf.config.experimental.enable_op_determinism.
+    # Improved Techniques (Salimans et al. 2016, arXiv 1606.03498). One-sided label smoothing
+    # is `loss_options.real_label=0.9` (non_saturating / least_squares); minibatch
+    # discrimination is a ProGAN discriminator option (`model.overrides.minibatch_kernels`).
+    t.mode = "gan"                          # "gan", or "semi_supervised" (K+1 classifier D).
+    t.feature_matching = "off"              # G loss on D's penultimate features h: "off",
+                                            # "replace" (‖E h(x) − E h(G(z))‖² only), "add".
+    t.historical_averaging_g = 0.0          # Weight of ‖θ_G − mean of past θ_G‖² (0: off).
+    t.historical_averaging_d = 0.0          # The same for D's parameters.
+    # On a NaN/Inf loss, gradient or weight: "stop" the run, or "skip" the iteration (weights,
+    # EMA and optimizer state stay as they were, the step advances; counted as skipped_steps).
+    t.nonfinite = "stop"
 
     c.checkpoint = ml_collections.ConfigDict()
     c.checkpoint.every = 1000
@@ -78,6 +92,16 @@ def base_config():
     c.log.singular_values_every = 1000
 
     c.eval = evaluation_hook.default_eval_config()  # Periodic evaluation and best checkpoint.
+
+    # Progressive growing of ProGAN presets (tfbiggan/training/progressive.py).
+    c.progressive = progressive.default_config()
+
+    # training.mode = "semi_supervised" (tfbiggan/training/semi_supervised.py).
+    c.semi_supervised = ml_collections.ConfigDict()
+    c.semi_supervised.labels_per_class = 10     # Labelled training digits per class.
+    c.semi_supervised.labeled_batch_size = 16   # Of training.batch_size, how many are labelled.
+    c.semi_supervised.class_weight = 1.0        # Weight of the supervised cross-entropy.
+    c.semi_supervised.label_seed = 0            # Picks the labelled subset.
     return c
 
 
@@ -105,4 +129,36 @@ def imagenet_config(preset, resolution_buffer=1024):
     c.checkpoint.every = 2000
     c.log.sample_every = 2000
     c.log.singular_values_every = 2000
+    return c
+
+
+def digits_config():
+    """The bundled-digits demo (configs/digits.py): a class-conditional BigGAN at 32×32.
+
+    BigGAN-PyTorch's CIFAR-10 design (per-layer class embeddings, no hierarchical z, no
+    attention) at channel width 8, trained with one D step per G step and a faster D
+    (two time-scale learning rates), so that it learns class-conditional digits within
+    minutes on two CPU cores.
+    """
+    c = base_config()
+    c.model.preset = "biggan_32"
+    c.model.overrides.ch = 8
+    c.model.overrides.num_truncation_stats = 11
+    c.data.pipeline.source = "digits"
+    c.data.pipeline.num_classes = 10
+    c.data.pipeline.random_flip = False     # Mirrored digits are other glyphs.
+    c.data.pipeline.shuffle_buffer = 2048
+    c.training.steps = 2000
+    c.training.batch_size = 32
+    c.training.accumulation_steps = 1
+    c.training.num_d_steps = 1
+    c.training.g_lr = 2e-4
+    c.training.d_lr = 4e-4
+    c.training.adam_eps = 1e-8
+    c.training.ema_decay = 0.99             # A short run: average over ~100 steps.
+    c.training.ema_start = 1000
+    c.checkpoint.every = 500
+    c.log.every = 50
+    c.log.sample_every = 500
+    c.log.singular_values_every = 500
     return c

@@ -36,6 +36,11 @@ class StepConfig:
     r1_gamma: float = 0.0
     ortho_beta: float = 0.0
     seed: int = 0
+    # Improved Techniques (Salimans et al. 2016): G loss on D's penultimate features ("off",
+    # "replace", "add") and historical-averaging weights of G and D (0: off).
+    feature_matching: str = "off"
+    historical_averaging_g: float = 0.0
+    historical_averaging_d: float = 0.0
 
 
 class GANStep:
@@ -54,6 +59,25 @@ class GANStep:
         # class embedding (Brock et al. 2019, §3.1).
         self.ortho_kernels = [w for w in generator.trainable_weights
                               if len(w.shape) >= 2 and id(w) not in excluded]
+        # Historical averaging: variables, so `build_history` runs under the strategy scope.
+        self.g_history = self.d_history = None
+
+    def build_history(self):
+        """Creates the historical averages of G / D parameters that the config asks for."""
+        for attr, weight, model in (
+                ("g_history", self.config.historical_averaging_g, self.generator),
+                ("d_history", self.config.historical_averaging_d, self.discriminator)):
+            if weight and getattr(self, attr) is None:
+                history = regularizers.HistoricalAveraging(weight=weight, name=attr)
+                history.build(model.trainable_variables)
+                setattr(self, attr, history)
+
+    def _per_replica_share(self):
+        """1 / (replicas × accumulation steps): the share of a penalty that is not a sum over
+        examples, since gradients are summed over replicas and accumulation sub-steps."""
+        context = tf.distribute.get_replica_context()
+        replicas = context.num_replicas_in_sync if context else 1
+        return 1.0 / float(replicas * self.config.accumulation_steps)
 
     # Sampling -------------------------------------------------------------------------------
 
@@ -109,7 +133,10 @@ class GANStep:
                 per_example += 0.5 * self.config.r1_gamma * gan_losses.r1_penalty(
                     lambda x: self.discriminator(x, real_labels, training=True), real)
             loss = tf.reduce_sum(per_example) * self._scale()
-        grads = tape.gradient(loss, variables)
+            total = loss
+            if self.d_history is not None:
+                total += self.d_history(variables) * self._per_replica_share()
+        grads = tape.gradient(total, variables)
         stats = {"d_loss": loss, "d_real": tf.reduce_sum(real_logits) * self._scale(),
                  "d_fake": tf.reduce_sum(fake_logits) * self._scale()}
         return grads, stats
@@ -121,14 +148,30 @@ class GANStep:
 
     # Generator ------------------------------------------------------------------------------
 
-    def _g_gradients(self, step, sub_step, batch):
+    def _g_gradients(self, step, sub_step, batch, real=None, real_labels=None):
         z, y = self._latents(step, _G_STREAM, 0, sub_step, batch)
         variables = self.generator.trainable_variables
+        matching = self.config.feature_matching
         with tf.GradientTape() as tape:
             fake = self.generator(z, y, training=True)
-            logits = self.discriminator(fake, y, training=True)
-            loss = tf.reduce_sum(self.loss.g_loss(logits)) * self._scale()
+            if matching == "off":
+                logits = self.discriminator(fake, y, training=True)
+            else:
+                logits, fake_features = self.discriminator(fake, y, training=True,
+                                                           return_features=True)
+            loss = 0.0
+            if matching != "replace":
+                loss = tf.reduce_sum(self.loss.g_loss(logits)) * self._scale()
+            if matching != "off":
+                # Feature matching (Salimans et al. 2016, §3.1) on D's penultimate features;
+                # a batch statistic, so each replica / sub-step adds its share.
+                _, real_features = self.discriminator(real, real_labels, training=True,
+                                                      return_features=True)
+                loss += gan_losses.feature_matching_loss(
+                    tf.stop_gradient(real_features), fake_features) * self._per_replica_share()
             total = loss
+            if self.g_history is not None:
+                total += self.g_history(variables) * self._per_replica_share()
             if self.config.ortho_beta:
                 context = tf.distribute.get_replica_context()
                 replicas = context.num_replicas_in_sync if context else 1
@@ -169,14 +212,23 @@ class GANStep:
                 for key, value in d_stats.items():
                     stats[key] = stats.get(key, 0.0) + value / cfg.num_d_steps
             self.d_optimizer.apply_gradients(zip(total, d_vars))
+            if self.d_history is not None:
+                self.d_history.update(d_vars)
         stats["d_grad_norm"] = tf.linalg.global_norm(total)
         g_vars = self.generator.trainable_variables
         total = None
         for acc in range(cfg.accumulation_steps):
-            grads, g_stats = self._g_gradients(step, acc, per_step)
+            real = {}
+            if cfg.feature_matching != "off":  # The last D update's real images of sub-step acc.
+                start = ((cfg.num_d_steps - 1) * cfg.accumulation_steps + acc) * per_step
+                real = {"real": real_images[start:start + per_step],
+                        "real_labels": real_labels[start:start + per_step]}
+            grads, g_stats = self._g_gradients(step, acc, per_step, **real)
             total = _add_gradients(total, grads)
             stats["g_loss"] = stats.get("g_loss", 0.0) + g_stats["g_loss"]
         self.g_optimizer.apply_gradients(zip(total, g_vars))
+        if self.g_history is not None:
+            self.g_history.update(g_vars)
         stats["g_grad_norm"] = tf.linalg.global_norm(total)
         return stats
 

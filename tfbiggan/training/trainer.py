@@ -1,6 +1,8 @@
 """The training loop around the single-replica iteration: strategy, models, optimizers, data,
 EMA, checkpoints, monitoring and the stop on non-finite values."""
 
+import dataclasses
+import json
 import math
 import os
 import shutil
@@ -14,12 +16,17 @@ from absl import logging
 from tfbiggan import data as data_lib
 from tfbiggan.models import presets
 from tfbiggan.training import config_checks, ema, evaluation_hook, monitoring, strategies
+from tfbiggan.training import progressive
 from tfbiggan.training import workdir as wd
 from tfbiggan.training.step import MEAN_STATS, GANStep, StepConfig
 
 
 class NonFiniteError(RuntimeError):
     """A loss or gradient norm became NaN or infinite."""
+
+
+class CheckpointWriteError(OSError):
+    """Writing a checkpoint failed (e.g. the disk is full); the previous one is intact."""
 
 
 def build_models(model_config, synchronized_bn=False):
@@ -84,11 +91,22 @@ class Trainer:
             StepConfig(global_batch_size=cfg.batch_size, num_d_steps=cfg.num_d_steps,
                        accumulation_steps=cfg.accumulation_steps, loss=cfg.loss,
                        loss_options=dict(cfg.loss_options), gp_lambda=cfg.gp_lambda,
-                       r1_gamma=cfg.r1_gamma, ortho_beta=cfg.ortho_beta, seed=config.seed))
+                       r1_gamma=cfg.r1_gamma, ortho_beta=cfg.ortho_beta, seed=config.seed,
+                       feature_matching=cfg.get("feature_matching", "off"),
+                       historical_averaging_g=cfg.get("historical_averaging_g", 0.0),
+                       historical_averaging_d=cfg.get("historical_averaging_d", 0.0)))
+        # Improved Techniques and progressive growing (both off unless configured).
+        with self.strategy.scope():
+            self.gan_step.build_history()
+        histories = {name: history for name, history in (
+            ("g_history", self.gan_step.g_history), ("d_history", self.gan_step.d_history))
+            if history is not None}
+        self.progressive = progressive.from_config(
+            config, [self.generator, self.discriminator, self.ema_generator])
         self.checkpoint = tf.train.Checkpoint(
             step=self.step, generator=self.generator, discriminator=self.discriminator,
             ema_generator=self.ema_generator, g_optimizer=self.g_optimizer,
-            d_optimizer=self.d_optimizer)
+            d_optimizer=self.d_optimizer, **histories)
         self._checkpoint_dir = wd.checkpoint_dir(workdir)
         if not self.is_chief:  # Other workers write to a scratch copy that is then removed.
             self._checkpoint_dir = tempfile.mkdtemp(prefix="tfbiggan_worker_ckpt_")
@@ -112,7 +130,7 @@ class Trainer:
 
     def examples_per_iteration(self):
         cfg = self.config.training
-        return cfg.batch_size * cfg.num_d_steps * cfg.accumulation_steps
+        return self.gan_step.config.global_batch_size * cfg.num_d_steps * cfg.accumulation_steps
 
     def dataset(self, start_step):
         """Real batches for one iteration each. Resuming replays the data order by skipping
@@ -122,6 +140,9 @@ class Trainer:
         per_iteration = self.examples_per_iteration()
         seed = cfg.seed if cfg.data.exact_resume or not start_step else cfg.seed + start_step
         skip = start_step if cfg.data.exact_resume else 0
+        if self.progressive is not None:  # Batch segments: see tfbiggan/training/progressive.py.
+            first, segment = self.progressive.segment_of(start_step)
+            seed, skip = seed + segment, skip - first if cfg.data.exact_resume else 0
         data_config = data_lib.resolve_config(cfg.data.pipeline)
 
         def dataset_fn(input_context):
@@ -149,9 +170,16 @@ class Trainer:
         if self._use_jit():
             replica_fn = tf.function(replica_fn, jit_compile=True)
 
+        skip = cfg.get("nonfinite", "stop") == "skip"
+        guarded = self._guarded_variables() if skip else []
+
         @tf.function
         def iteration(iterator):
             images, labels = next(iterator)
+            # "skip": keep the values from before the iteration to put back if it goes bad.
+            saved = [tf.identity(v) for v in guarded]
+            if self.progressive is not None:  # Stage and α of this step (no retracing).
+                self.progressive.assign(self.step)
             stats = self.strategy.run(replica_fn, args=(images, labels, self.step))
             reduced = {}
             for key, value in stats.items():
@@ -159,15 +187,66 @@ class Trainer:
                     tf.distribute.ReduceOp.SUM
                 reduced[key] = self.strategy.reduce(op, value, axis=None)
             ema.update_ema(self.ema_pairs, self.step, cfg.ema_decay, cfg.ema_start)
+            if skip:
+                reduced[SKIPPED] = _restore_if_nonfinite(reduced, guarded, saved)
             self.step.assign_add(1)
             return reduced
 
         self._iteration = iteration
         return iteration
 
+    def _guarded_variables(self):
+        """Everything an iteration changes except the step: the weights of G, D and the EMA
+        generator, both optimizers' state (slots and update counters) and any historical
+        averages."""
+        histories = [history for history in (getattr(self.gan_step, "g_history", None),
+                                             getattr(self.gan_step, "d_history", None))
+                     if history is not None]
+        variables, seen = [], set()
+        for variable in (self.generator.weights + self.discriminator.weights
+                         + self.ema_generator.weights + self.g_optimizer.variables
+                         + self.d_optimizer.variables
+                         + [v for history in histories for v in history.variables]):
+            if id(variable) not in seen:
+                seen.add(id(variable))
+                variables.append(variable)
+        return variables
+
+    def _set_progressive_batch(self, step):
+        """Sets the step's global batch to the progressive schedule's batch of `step`; True if
+        it changed (the iteration is then retraced and the data iterator re-created)."""
+        if self.progressive is None:
+            return False
+        batch = self.progressive.batch_size(step)
+        if batch == self.gan_step.config.global_batch_size:
+            return False
+        logging.info("Progressive growing: global batch %d from step %d.", batch, step)
+        self.gan_step.config = dataclasses.replace(self.gan_step.config,
+                                                   global_batch_size=batch)
+        self._iteration = None
+        return True
+
     # The loop -------------------------------------------------------------------------------
 
     def save(self):
+        """Writes the checkpoint of the current step. A failed write (a full disk, a lost
+        mount) raises CheckpointWriteError naming the directory and the checkpoint that is
+        still intact; the partial files of the failed write are removed."""
+        try:
+            return self._save()
+        except (OSError, tf.errors.OpError) as error:
+            step = int(self.step.numpy())
+            _remove_partial_checkpoint(self._checkpoint_dir, step)
+            previous = tf.train.latest_checkpoint(self._checkpoint_dir)
+            intact = (f"the previous checkpoint {previous} (step {_step_of(previous)}) is "
+                      f"intact and a rerun resumes from it" if previous else
+                      "there is no earlier checkpoint")
+            raise CheckpointWriteError(
+                f"Cannot write the checkpoint of step {step} to {self._checkpoint_dir}: "
+                f"{_first_line(error)}. Training stopped; {intact}. Free space in (or fix) "
+                f"that directory and rerun.") from error
+
+    def _save(self):
         path = self.manager.save(checkpoint_number=int(self.step.numpy()))
         if not self.is_chief:
             shutil.rmtree(self._checkpoint_dir, ignore_errors=True)
@@ -185,16 +264,35 @@ class Trainer:
         if start >= total:
             logging.info("Nothing to do: the workdir is at step %d >= %d.", start, total)
             return {}
+        self._set_progressive_batch(start)
         iterator = iter(self.dataset(start))
         iteration = self.iteration_fn()
         writer = monitoring.MetricsWriter(self.workdir, enabled=self.is_chief)
         bar = monitoring.Progress(total, start, enabled=progress and self.is_chief)
         last = {}
-        for _ in range(start, total):
+        skipping = cfg.training.get("nonfinite", "stop") == "skip"
+        skipped_steps = _skipped_before(self.workdir, start) if skipping else 0
+        for current in range(start, total):
+            if self._set_progressive_batch(current):  # A new batch size: new shapes.
+                iterator, iteration = iter(self.dataset(current)), self.iteration_fn()
             stats = {k: float(v) for k, v in iteration(iterator).items()}
             step = int(self.step.numpy())
             bad = {k: v for k, v in stats.items() if not math.isfinite(v)}
-            if bad:
+            if skipping:
+                skipped = stats.pop(SKIPPED) > 0
+                skipped_steps += int(skipped)
+                stats["skipped_steps"] = float(skipped_steps)
+                if skipped:
+                    logging.warning(
+                        "Non-finite values at step %d: %s. Skipped the iteration (weights, EMA "
+                        "and optimizer state unchanged); %d step(s) skipped so far.", step,
+                        bad or "non-finite weights", skipped_steps)
+                    # Recorded at once, so the count survives a resume.
+                    writer.write(step, {k: v for k, v in stats.items() if math.isfinite(v)})
+                    if step % cfg.checkpoint.every == 0:
+                        self.save()
+                    continue
+            elif bad:
                 bar.close()
                 raise NonFiniteError(
                     f"Non-finite values at step {step}: {bad}. Training stopped; the last good "
@@ -231,8 +329,76 @@ class Trainer:
         return (grid + 1.0) / 2.0
 
 
+SKIPPED = "skipped"
+
+
+def _restore_if_nonfinite(stats, variables, saved):
+    """Puts `saved` back into `variables` unless every stat and every variable is finite;
+    returns 1.0 if it did (the iteration was skipped), else 0.0."""
+    checks = [tf.reduce_all(tf.math.is_finite(value)) for value in stats.values()]
+    checks += [tf.reduce_all(tf.math.is_finite(v)) for v in variables
+               if tf.as_dtype(v.dtype).is_floating]
+    finite = tf.reduce_all(tf.stack(checks))
+
+    def restore():
+        for variable, value in zip(variables, saved):
+            variable.assign(value)
+        return tf.constant(1.0)
+
+    return tf.cond(finite, lambda: tf.constant(0.0), restore)
+
+
+def _skipped_before(workdir, start):
+    """The `skipped_steps` count of the last metrics record at or before step `start`."""
+    path = os.path.join(workdir, wd.METRICS_FILE)
+    count = 0
+    if start and os.path.exists(path):
+        with open(path, encoding="utf-8") as f:
+            for line in f:
+                try:
+                    record = json.loads(line)
+                except ValueError:  # A line cut short by a killed run.
+                    continue
+                if record.get("step", math.inf) <= start and "skipped_steps" in record:
+                    count = int(record["skipped_steps"])
+    return count
+
+
+def _step_of(path):
+    return int(path.rsplit("-", 1)[-1])
+
+
+def _first_line(error):
+    text = getattr(error, "message", None) or str(error)
+    return text.strip().splitlines()[0] if text.strip() else type(error).__name__
+
+
+def _remove_partial_checkpoint(directory, step):
+    """Deletes the files of a checkpoint whose write failed (not listed in the state file)."""
+    state = tf.train.get_checkpoint_state(directory)
+    listed = set(state.all_model_checkpoint_paths) if state else set()
+    prefix = os.path.join(directory, f"ckpt-{step}")
+    if prefix in listed:
+        return
+    for name in os.listdir(directory) if os.path.isdir(directory) else ():
+        if name.startswith(f"ckpt-{step}.") or name.startswith(f"ckpt-{step}_temp"):
+            path = os.path.join(directory, name)
+            if os.path.isdir(path):
+                shutil.rmtree(path, ignore_errors=True)
+            else:
+                try:
+                    os.remove(path)
+                except OSError:
+                    pass
+
+
 def train(config, workdir, strategy=None, steps=None, progress=True):
     """Trains `config` in `workdir` (resuming if it holds checkpoints). Returns the trainer."""
+    if config.training.get("mode", "gan") == "semi_supervised":
+        from tfbiggan.training import semi_supervised  # pylint: disable=import-outside-toplevel
+        trainer = semi_supervised.SemiSupervisedTrainer(config, workdir, strategy)
+        trainer.train(steps=steps, progress=progress)
+        return trainer
     trainer = Trainer(config, workdir, strategy)
     trainer.train(steps=steps, progress=progress)
     return trainer

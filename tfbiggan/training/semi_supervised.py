@@ -1,0 +1,214 @@
+"""Semi-supervised K+1 GAN training (Salimans et al. 2016, arXiv 1606.03498, §5).
+
+D outputs K class logits l (the "fake" logit fixed at 0), so p(real | x) = σ(logsumexp(l)) and
+p(y | x, real) = softmax(l). D minimises, per update,
+
+    (1/B)·Σ_real softplus(−lse(l)) + (1/B)·Σ_fake softplus(lse(l)) + w·(1/L)·Σ_labelled CE(l, y)
+
+(`losses.semi_supervised_d_loss` and `semi_supervised_class_loss`); G is trained with feature
+matching on D's penultimate features (`training.feature_matching = "replace"`).
+
+Data: the training split of the bundled digits (`metrics.digits.digits_split`, the held-out
+split is never seen), of which `labels_per_class` examples per class are labelled. Each D
+update's real batch of `training.batch_size` holds `labeled_batch_size` labelled examples
+after the unlabelled ones; labels of unlabelled examples are −1. At the end of training the
+held-out accuracy of D as a classifier is written to metrics.jsonl (`test_accuracy`) and
+logged; `python -m tfbiggan.training.semi_supervised --workdir=DIR` prints it.
+"""
+
+import json
+import os
+import sys
+
+import numpy as np
+import tensorflow as tf
+from absl import logging
+
+from tfbiggan import losses as gan_losses
+from tfbiggan.metrics import digits as digits_metrics
+from tfbiggan.training import monitoring
+from tfbiggan.training import trainer as trainer_lib
+from tfbiggan.training.step import _D_STREAM, GANStep
+
+
+def labelled_subset(labels, per_class, seed=0):
+    """Indices of `per_class` examples of every class of `labels` (sorted, seeded choice)."""
+    rng = np.random.default_rng(seed)
+    chosen = []
+    for label in np.unique(labels):
+        candidates = np.flatnonzero(labels == label)
+        if len(candidates) < per_class:
+            raise ValueError(f"`labels_per_class` {per_class} exceeds the {len(candidates)} "
+                             f"examples of class {label}.")
+        chosen.append(rng.choice(candidates, per_class, replace=False))
+    return np.sort(np.concatenate(chosen))
+
+
+def _rgb(images):
+    return np.repeat(images, 3, axis=-1) if images.shape[-1] == 1 else images
+
+
+def digits_data(resolution, per_class, seed):
+    """(unlabelled train images, labelled images, their labels, test images, test labels)."""
+    train_x, train_y, test_x, test_y = digits_metrics.digits_split(resolution)
+    index = labelled_subset(train_y, per_class, seed)
+    return _rgb(train_x), _rgb(train_x[index]), train_y[index], _rgb(test_x), test_y
+
+
+class SemiSupervisedStep(GANStep):
+    """`GANStep` with the K+1 discriminator loss; G's loss follows `feature_matching`.
+
+    Args: those of GANStep, and
+      labeled_batch_size: labelled examples per D update (global, per accumulation sub-step).
+      class_weight: weight w of the supervised cross-entropy.
+    """
+
+    def __init__(self, generator, discriminator, g_optimizer, d_optimizer, config,
+                 labeled_batch_size, class_weight=1.0):
+        super().__init__(generator, discriminator, g_optimizer, d_optimizer, config)
+        self.labeled_batch_size = labeled_batch_size
+        self.class_weight = class_weight
+
+    def _latents(self, step, stream, index, sub_step, batch):
+        if self.generator.num_classes:
+            return super()._latents(step, stream, index, sub_step, batch)
+        # An unconditional G: the same z draw, class ids 0 (ignored).
+        seed = tf.stack([tf.cast(self.config.seed, tf.int64) * 1_000_003 + tf.cast(step, tf.int64),
+                         tf.constant(stream * 10_000 + index, tf.int64)])
+        start, effective = self._draw_slice(sub_step, batch)
+        z = tf.random.stateless_normal([effective, self.generator.dim_z], seed=seed)
+        return z[start:start + batch], tf.zeros([batch], tf.int32)
+
+    def _d_gradients(self, real, real_labels, step, index, sub_step):
+        batch = real.shape[0]
+        z, y = self._latents(step, _D_STREAM, index, sub_step, batch)
+        fake = tf.cast(tf.stop_gradient(self.generator(z, y, training=True)), real.dtype)
+        variables = self.discriminator.trainable_variables
+        labelled = real_labels >= 0
+        with tf.GradientTape() as tape:
+            logits = self.discriminator(tf.concat([real, fake], 0), None, training=True)
+            real_logits, fake_logits = logits[:batch], logits[batch:]
+            real_part, fake_part = gan_losses.semi_supervised_d_loss(real_logits, fake_logits)
+            unsupervised = tf.reduce_sum(real_part + fake_part) * self._scale()
+            cross_entropy = gan_losses.semi_supervised_class_loss(
+                real_logits, tf.maximum(real_labels, 0))
+            class_loss = tf.reduce_sum(tf.where(labelled, cross_entropy, 0.0)) / float(
+                self.labeled_batch_size * self.config.accumulation_steps)
+            loss = unsupervised + self.class_weight * class_loss
+        grads = tape.gradient(loss, variables)
+        correct = tf.cast(tf.equal(tf.argmax(real_logits, -1, output_type=tf.int32),
+                                   real_labels), tf.float32)
+        stats = {"d_loss": loss, "d_class_loss": class_loss,
+                 "d_real": tf.reduce_sum(tf.reduce_logsumexp(real_logits, -1)) * self._scale(),
+                 "d_fake": tf.reduce_sum(tf.reduce_logsumexp(fake_logits, -1)) * self._scale(),
+                 "labelled_accuracy": tf.reduce_sum(correct) / float(
+                     self.labeled_batch_size * self.config.accumulation_steps)}
+        return grads, stats
+
+
+class SemiSupervisedTrainer(trainer_lib.Trainer):
+    """The Trainer with `SemiSupervisedStep`, the labelled/unlabelled digits data and the
+    held-out classifier accuracy at the end (`training.mode = "semi_supervised"`)."""
+
+    def __init__(self, config, workdir, strategy=None):
+        super().__init__(config, workdir, strategy)
+        semi = config.semi_supervised
+        replicas = self.strategy.num_replicas_in_sync
+        if semi.labeled_batch_size % replicas:
+            raise ValueError(f"`semi_supervised.labeled_batch_size` {semi.labeled_batch_size} "
+                             f"is not divisible by the {replicas} replicas.")
+        if self.progressive is None:  # No growth: the models work at full resolution.
+            for model in (self.generator, self.discriminator, self.ema_generator):
+                model.set_stage(model.num_stages - 1)
+        old = self.gan_step
+        self.gan_step = SemiSupervisedStep(
+            self.generator, self.discriminator, self.g_optimizer, self.d_optimizer, old.config,
+            semi.labeled_batch_size, semi.class_weight)
+        self.gan_step.g_history, self.gan_step.d_history = old.g_history, old.d_history
+        (self.unlabelled, self.labelled, self.labelled_labels, self.test_images,
+         self.test_labels) = digits_data(self.generator.resolution, semi.labels_per_class,
+                                         semi.label_seed)
+
+    def dataset(self, start_step):
+        """Per iteration, per D update and sub-step: unlabelled then labelled examples."""
+        cfg = self.config
+        semi = cfg.semi_supervised
+        chunks = cfg.training.num_d_steps * cfg.training.accumulation_steps
+        seed = cfg.seed
+
+        def dataset_fn(input_context):
+            replicas = input_context.num_replicas_in_sync
+            labelled = semi.labeled_batch_size // replicas
+            unlabelled = cfg.training.batch_size // replicas - labelled
+
+            def stream(images, labels, batch, salt):
+                data = tf.data.Dataset.from_tensor_slices((images, labels))
+                data = data.shard(input_context.num_input_pipelines,
+                                  input_context.input_pipeline_id)
+                return data.shuffle(len(labels), seed=seed + salt).repeat().batch(
+                    batch, drop_remainder=True)
+
+            unl = stream(self.unlabelled, np.full(len(self.unlabelled), -1, np.int32),
+                         unlabelled, 0)
+            lab = stream(self.labelled, self.labelled_labels.astype(np.int32), labelled, 1)
+            data = tf.data.Dataset.zip((unl, lab)).map(
+                lambda u, l: (tf.concat([u[0], l[0]], 0), tf.concat([u[1], l[1]], 0)))
+            data = data.batch(chunks, drop_remainder=True).map(
+                lambda x, y: (tf.reshape(x, [-1, *x.shape[2:]]), tf.reshape(y, [-1])))
+            return data.skip(start_step).prefetch(2)
+
+        return self.strategy.distribute_datasets_from_function(dataset_fn)
+
+    def test_accuracy(self, batch_size=64):
+        """Held-out accuracy of D's argmax class (the discriminator as a classifier).
+
+        D's minibatch standard deviation needs full groups, so the last batch is padded with
+        the first test images and their predictions are dropped."""
+        count = len(self.test_labels)
+        padded = -(-count // batch_size) * batch_size
+        images = np.concatenate([self.test_images, self.test_images[:padded - count]])
+        predictions = [np.argmax(np.asarray(self.discriminator(
+            images[start:start + batch_size], None, training=False)), -1)
+            for start in range(0, padded, batch_size)]
+        return float(np.mean(np.concatenate(predictions)[:count] == self.test_labels))
+
+    def train(self, steps=None, progress=True):
+        last = super().train(steps=steps, progress=progress)
+        accuracy = self.test_accuracy()
+        logging.info("Held-out accuracy of D as a classifier (%d labels): %.4f",
+                     len(self.labelled_labels), accuracy)
+        writer = monitoring.MetricsWriter(self.workdir, enabled=self.is_chief)
+        writer.write(int(self.step.numpy()), {"test_accuracy": accuracy,
+                                              "num_labels": float(len(self.labelled_labels))})
+        last["test_accuracy"] = accuracy
+        return last
+
+
+def read_test_accuracy(workdir):
+    """The last `test_accuracy` record of WORKDIR/metrics.jsonl as (step, accuracy)."""
+    found = None
+    with open(os.path.join(workdir, "metrics.jsonl"), encoding="utf-8") as f:
+        for line in f:
+            record = json.loads(line)
+            if "test_accuracy" in record:
+                found = (record["step"], record["test_accuracy"])
+    if found is None:
+        raise ValueError(f"no `test_accuracy` record in {workdir}/metrics.jsonl; train with "
+                         f"training.mode='semi_supervised' first.")
+    return found
+
+
+def main(argv):
+    """python -m tfbiggan.training.semi_supervised --workdir=DIR: prints the test accuracy."""
+    workdirs = [a.split("=", 1)[1] for a in argv[1:] if a.startswith("--workdir=")]
+    if len(workdirs) != 1:
+        print("usage: python -m tfbiggan.training.semi_supervised --workdir=DIR",
+              file=sys.stderr)
+        return 2
+    step, accuracy = read_test_accuracy(workdirs[0])
+    print(f"step {step}: held-out test accuracy {accuracy:.4f}")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main(sys.argv))
