@@ -82,7 +82,7 @@ def test_ema_follows_its_formula_from_the_start_step(tmp_path):
 @pytest.mark.slow
 def test_resume_reaches_the_weights_of_an_uninterrupted_run(tmp_path, restore_determinism):
     del restore_determinism
-    config = helpers.tiny_config(deterministic=True, steps=6)
+    config = helpers.tiny_config(deterministic=True, steps=6, num_d_steps=2)
     config.checkpoint.every = 3
     straight, resumed = str(tmp_path / "straight"), str(tmp_path / "resumed")
 
