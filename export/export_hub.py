@@ -114,7 +114,11 @@ class BigGANHubModule(tf.Module):
 
     def _call(self, z, y, truncation):
         z, y, truncation = self._check(z, y, truncation)
-        return self._generate(z, y, truncation)
+        # Finite but huge z or y (e.g. 1e30) overflow inside the generator: fail rather than
+        # return NaN images.
+        return tf.debugging.assert_all_finite(
+            self._generate(z, y, truncation),
+            "the generated images are not finite: z or y is too large in magnitude")
 
     def _signature(self, z, y, truncation):
         return {OUTPUT_KEY: self._call(z, y, truncation)}
