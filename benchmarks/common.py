@@ -63,9 +63,15 @@ def measured_peaks(quick=False, repeats=5):
     k = tf.random.normal([3, 3, channels, channels])
     conv = tf.function(lambda: tf.reduce_sum(tf.nn.conv2d(x, k, 1, "SAME")))
     t_conv = median_seconds(lambda: conv().numpy(), repeats)
+    xb, kb = tf.cast(x, tf.bfloat16), tf.cast(k, tf.bfloat16)
+    conv_bf16 = tf.function(
+        lambda: tf.reduce_sum(tf.cast(tf.nn.conv2d(xb, kb, 1, "SAME"), tf.float32)))
+    t_conv_bf16 = median_seconds(lambda: conv_bf16().numpy(), repeats)
+    conv_flops = 2 * batch * size * size * 9 * channels * channels
     return {
         "matmul_gflops": 2 * n ** 3 / t_matmul / 1e9,
-        "conv_gflops": 2 * batch * size * size * 9 * channels * channels / t_conv / 1e9,
+        "conv_gflops": conv_flops / t_conv / 1e9,
+        "conv_bf16_gflops": conv_flops / t_conv_bf16 / 1e9,
     }
 
 

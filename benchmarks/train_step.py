@@ -92,8 +92,9 @@ def main(argv):
     iters, warmup = (2, 1) if _QUICK.value else (_ITERS.value, _WARMUP.value)
     peaks = common.measured_peaks(quick=_QUICK.value)
     print(f"machine: {common.machine_line()}")
-    print(f"measured peak: matmul {peaks['matmul_gflops']:.1f} GFLOP/s, "
-          f"3x3 conv {peaks['conv_gflops']:.1f} GFLOP/s (float32)")
+    print(f"measured peak: matmul {peaks['matmul_gflops']:.1f} GFLOP/s, 3x3 conv "
+          f"{peaks['conv_gflops']:.1f} GFLOP/s (float32), {peaks['conv_bf16_gflops']:.1f} "
+          f"GFLOP/s (bfloat16); utilisation is against the conv peak of the same precision")
     print(f"{'setting':8s} {'jit':4s} {'precision':15s} {'s/iter':>8s} {'img/s':>8s} "
           f"{'GFLOP/iter':>11s} {'GFLOP/s':>8s} {'util':>6s} {'peak MB':>8s}")
     rows = []
@@ -109,7 +110,8 @@ def main(argv):
                           f"{out.stderr.strip().splitlines()[-1:]}")
                     continue
                 row = json.loads(out.stdout.strip().splitlines()[-1])
-                row["utilisation"] = row["achieved_gflops"] / peaks["conv_gflops"]
+                peak = peaks["conv_gflops" if precision == "float32" else "conv_bf16_gflops"]
+                row["utilisation"] = row["achieved_gflops"] / peak
                 rows.append(row)
                 print(f"{setting:8s} {jit:4s} {precision:15s} "
                       f"{row['seconds_per_iteration']:8.3f} {row['images_per_second']:8.1f} "

@@ -179,5 +179,22 @@ def test_historical_averaging_config_and_errors():
         history.update([tf.zeros([3])])
 
 
+def test_wide_kernel_uses_the_small_gram_and_matches_the_definition():
+    """A [rest, out] kernel with rest < out (the generator's first linear) gives the same
+    penalty and gradient as the direct [out, out] computation."""
+    rng = np.random.RandomState(3)
+    w = rng.randn(6, 40).astype(np.float32)
+    gram = w.astype(np.float64).T @ w.astype(np.float64)
+    expected = np.sum((gram * (1.0 - np.eye(40))) ** 2)
+    got = float(regularizers.orthogonal_penalty([tf.constant(w)], beta=1.0))
+    np.testing.assert_allclose(got, expected, rtol=1e-5)
+    variable = tf.Variable(w)
+    with tf.GradientTape() as tape:
+        penalty = regularizers.orthogonal_penalty([variable], beta=1.0)
+    grad = tape.gradient(penalty, variable).numpy()
+    expected_grad = 4.0 * w.astype(np.float64) @ (gram * (1.0 - np.eye(40)))
+    np.testing.assert_allclose(grad, expected_grad, rtol=1e-4, atol=1e-4)
+
+
 if __name__ == "__main__":
     sys.exit(pytest.main([__file__, "-q"]))

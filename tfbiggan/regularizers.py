@@ -41,6 +41,15 @@ def _off_diagonal_gram_penalty(kernel):
                          f"dimension (conv [kh, kw, in, out] or dense [in, out]); received "
                          f"shape {shape}.")
     w = keras.ops.reshape(w, (-1, shape[-1]))
+    rows, columns = w.shape
+    if rows is not None and rows < columns:
+        # A wide kernel (e.g. the generator's first linear, [20, 4·4·16ch]): the [out, out]
+        # Gram would take gigabytes. ‖WᵀW‖²_F = ‖WWᵀ‖²_F, and the diagonal of WᵀW holds the
+        # squared column norms, so the off-diagonal part needs only the small [rest, rest] Gram.
+        small = keras.ops.matmul(w, keras.ops.transpose(w))
+        column_norms = keras.ops.sum(keras.ops.square(w), axis=0)
+        return keras.ops.sum(keras.ops.square(small)) - keras.ops.sum(
+            keras.ops.square(column_norms))
     gram = keras.ops.matmul(keras.ops.transpose(w), w)
     off_diagonal = gram * (1.0 - keras.ops.eye(shape[-1], dtype="float32"))
     return keras.ops.sum(keras.ops.square(off_diagonal))

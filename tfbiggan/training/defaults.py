@@ -67,7 +67,9 @@ def base_config():
     t.ema_decay = 0.9999
     t.ema_start = 20_000                    # Before this step the EMA copies G.
     t.mixed_precision = False               # mixed_bfloat16 (float32 statistics).
-    t.jit_compile = True                    # XLA for the iteration where the strategy allows.
+    # XLA for the iteration. Unset = automatic: on with GPUs; off on CPUs, where TensorFlow's
+    # graph kernels measured faster (benchmarks/RESULTS.md). TPUStrategy always compiles.
+    t.jit_compile = config_dict.placeholder(bool)
     t.synchronized_bn = "auto"              # "auto" (on with several replicas), "on", "off".
     t.deterministic = False                 # tf.config.experimental.enable_op_determinism.
     # Improved Techniques (Salimans et al. 2016, arXiv 1606.03498). One-sided label smoothing

@@ -152,7 +152,10 @@ class Trainer:
         return self.strategy.distribute_datasets_from_function(dataset_fn)
 
     def _use_jit(self):
-        if not self.config.training.jit_compile:
+        requested = self.config.training.jit_compile
+        if requested is None:  # Automatic: XLA where it measured faster (GPUs), not on CPUs.
+            requested = bool(tf.config.list_logical_devices("GPU"))
+        if not requested:
             return False
         if isinstance(self.strategy, (tf.distribute.MirroredStrategy,
                                       tf.distribute.MultiWorkerMirroredStrategy)):
