@@ -216,5 +216,23 @@ def test_batch_size_not_divisible_by_replicas_is_an_error():
         trainer_lib.Trainer(config, "/unused", helpers.two_replica_strategy())
 
 
+def test_rolling_checkpoints_keep_the_newest_and_list_only_existing_ones(tmp_path):
+    config = helpers.tiny_config(steps=4)
+    config.checkpoint.every = 1
+    config.checkpoint.keep = 2
+    trainer_lib.train(config, str(tmp_path), progress=False)
+    directory = tmp_path / "checkpoints"
+    state = tf.train.get_checkpoint_state(str(directory))
+    listed = [os.path.basename(p) for p in state.all_model_checkpoint_paths]
+    assert listed == ["ckpt-3", "ckpt-4"]
+    assert os.path.basename(state.model_checkpoint_path) == "ckpt-4"
+    on_disk = sorted({name.split(".")[0] for name in os.listdir(directory)
+                      if name.startswith("ckpt-")})
+    assert on_disk == ["ckpt-3", "ckpt-4"]
+    # Relative paths: the workdir can move.
+    assert "ckpt-4" in (directory / "checkpoint").read_text() and str(tmp_path) not in (
+        directory / "checkpoint").read_text()
+
+
 if __name__ == "__main__":
     sys.exit(pytest.main([__file__, "-q"]))

@@ -21,6 +21,28 @@ from tfbiggan.training import workdir as wd
 from tfbiggan.training.step import MEAN_STATS, GANStep, StepConfig
 
 
+class RecordFirstCheckpointManager(tf.train.CheckpointManager):
+    """A CheckpointManager whose state file never lists a checkpoint whose files are gone.
+
+    tf.train.CheckpointManager deletes the checkpoints beyond `max_to_keep` before it rewrites
+    the state file without them, so a process killed in between leaves the file listing a
+    deleted checkpoint. Here the deletion waits until the state file no longer lists them.
+    """
+
+    def _sweep(self):
+        while self._max_to_keep and len(self._maybe_delete) > self._max_to_keep:
+            filename, _ = self._maybe_delete.popitem(last=False)
+            self._pending_deletes.append(filename)
+
+    def save(self, *args, **kwargs):
+        self._pending_deletes = []
+        path = super().save(*args, **kwargs)
+        for prefix in self._pending_deletes:
+            for filename in tf.io.gfile.glob(prefix + ".*"):
+                tf.io.gfile.remove(filename)
+        return path
+
+
 class NonFiniteError(RuntimeError):
     """A loss or gradient norm became NaN or infinite."""
 
@@ -110,7 +132,7 @@ class Trainer:
         self._checkpoint_dir = wd.checkpoint_dir(workdir)
         if not self.is_chief:  # Other workers write to a scratch copy that is then removed.
             self._checkpoint_dir = tempfile.mkdtemp(prefix="tfbiggan_worker_ckpt_")
-        self.manager = tf.train.CheckpointManager(
+        self.manager = RecordFirstCheckpointManager(
             self.checkpoint, self._checkpoint_dir, max_to_keep=config.checkpoint.keep)
         self.evaluation = evaluation_hook.EvaluationHook(config.get("eval"), workdir)
         self._iteration = None
