@@ -5,6 +5,10 @@ import sys
 
 import pytest
 
+# The table gathers rows from every test module of the tree, which a Bazel test's runfiles
+# do not hold; the pytest step of CI runs it.
+pytestmark = pytest.mark.slow
+
 from tests.reliability import recorder, render_table
 
 

@@ -1,6 +1,5 @@
 """Shared pieces of the training tests: tiny configs, toy models, data layout and snapshots."""
 
-import importlib.util
 
 import keras
 import numpy as np
@@ -8,6 +7,7 @@ import tensorflow as tf
 from keras import ops
 
 from tests import conftest
+from tfbiggan.training import defaults
 
 DIGITS_CONFIG = conftest.REPO_ROOT / "configs" / "digits.py"
 
@@ -34,11 +34,8 @@ def two_replica_strategy():
 
 
 def digits_config():
-    """`get_config()` of configs/digits.py."""
-    spec = importlib.util.spec_from_file_location("tfbiggan_test_digits_config", DIGITS_CONFIG)
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module.get_config()
+    """The config of configs/digits.py (which returns `defaults.digits_config()`)."""
+    return defaults.digits_config()
 
 
 def tiny_config(**training):
