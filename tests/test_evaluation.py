@@ -49,6 +49,19 @@ class Features:
         return pooled, pooled @ self.projection
 
 
+class TFFeatures(Features):
+    """`Features` in TensorFlow ops, so that it also runs in a replica of a strategy."""
+
+    __name__ = "pool4_tf"
+
+    def __call__(self, images):
+        images = tf.convert_to_tensor(images, tf.float32)
+        r = images.shape[1]
+        pooled = tf.reshape(tf.reduce_mean(tf.reshape(images, [-1, 4, r // 4, 4, r // 4, 3]),
+                                           axis=[2, 4]), [-1, 48])
+        return pooled, tf.matmul(pooled, tf.constant(self.projection, tf.float32))
+
+
 def real_arrays(count=80, seed=3):
     rng = np.random.default_rng(seed)
     images = np.tanh(rng.normal(size=(count, 32, 32, 3))).astype(np.float32)
@@ -103,6 +116,67 @@ def test_sample_images_bank_and_export_agree(tmp_path):
     assert module_images.shape == (5, 32, 32, 3)
     np.testing.assert_array_equal(module_labels, classes)
     np.testing.assert_allclose(module_images, images, atol=1e-4)
+
+
+def test_split_over_replicas_splits_pads_and_restores_the_order():
+    strategy = conftest.two_replica_strategy()
+
+    def fn(x, y):
+        replica = tf.distribute.get_replica_context().replica_id_in_sync_group
+        return 2.0 * x + y[:, None], tf.fill([tf.shape(x)[0]], replica)
+
+    split = evaluation.SplitOverReplicas(fn, strategy)
+    x = np.arange(14, dtype=np.float32).reshape(7, 2)
+    y = np.arange(7, dtype=np.float32)
+    out, replica = split(x, y)
+    np.testing.assert_array_equal(out, 2.0 * x + y[:, None])
+    # 7 examples: 4 on replica 0, 3 (plus one repeated, dropped) on replica 1.
+    np.testing.assert_array_equal(replica, [0, 0, 0, 0, 1, 1, 1])
+    assert evaluation.split_over_replicas(split, strategy) is split
+    assert evaluation.split_over_replicas(fn, None) is fn
+    with pytest.raises(ValueError, match="share one non-zero batch size"):
+        split(x, y[:3])
+
+
+@pytest.mark.slow
+def test_evaluate_under_two_replicas_equals_one_device(generator):
+    strategy = conftest.two_replica_strategy()
+    with strategy.scope():
+        mirrored = tiny_generator(seed=5)
+    mirrored.set_weights(generator.get_weights())
+    real_images, real_labels = real_arrays()
+    reference = evaluation.RealImages.from_arrays(real_images, real_labels, name="random")
+    classes = evaluation.balanced_classes(50, NUM_CLASSES)
+    names = ("fid", "is", "kid", "class_consistency", "ms_ssim")
+    options = {"is": {"splits": 2}, "kid": {"num_subsets": 3, "subset_size": 20}}
+    one = evaluation.evaluate(generator, TFFeatures(), names, 50, 0.6, reference=reference,
+                              batch_size=15, seed=3, classes=classes, options=options)
+    two = evaluation.evaluate(mirrored, TFFeatures(), names, 50, 0.6, reference=reference,
+                              batch_size=15, seed=3, classes=classes, options=options,
+                              strategy=strategy, progress=True)
+    for name in one:
+        assert two[name] == pytest.approx(one[name], rel=1e-4, abs=1e-6), name
+    # Images under the strategy equal those of one device, batch by batch (15 = 8 + 7).
+    images_one = evaluation.sample_images(generator, 20, 15, 0.6, 3, classes[:20])[0]
+    images_two = np.concatenate([batch for batch, _ in evaluation.iter_samples(
+        mirrored, 20, 15, 0.6, 3, classes[:20], strategy=strategy)])
+    np.testing.assert_allclose(images_two, images_one, atol=1e-5)
+
+
+@pytest.mark.slow
+def test_sampling_with_a_filled_bank_under_two_replicas():
+    one = tiny_generator(seed=1)
+    standing_stats.collect_truncation_bank(one, num_batches=1, batch_size=8)
+    strategy = conftest.two_replica_strategy()
+    with strategy.scope():
+        two = tiny_generator(seed=1)
+    two.set_weights(one.get_weights())
+    assert evaluation.bank_is_filled(two)
+    classes = np.array([2, 7, 7, 0, 9], np.int32)
+    expected = evaluation.sample_images(one, 5, 5, 0.3, seed=1, classes=classes)[0]
+    images = np.concatenate([batch for batch, _ in evaluation.iter_samples(
+        two, 5, 5, 0.3, 1, classes, strategy=strategy)])
+    np.testing.assert_allclose(images, expected, atol=1e-5)
 
 
 def test_sample_images_rejects_bad_arguments(generator):

@@ -51,6 +51,8 @@ def _define_flags(flag_values=FLAGS):
                         "Cache of reference statistics and the digits classifier "
                         "(default ~/.cache/tfbiggan).", **fv)
     flags.DEFINE_string("output", "results.json", "JSON file to write.", **fv)
+    flags.DEFINE_boolean("progress", True, "Show a progress bar of the feature extraction.",
+                         **fv)
 
 
 def _parse_value(text):
@@ -105,7 +107,7 @@ def load_source(workdir=None, step=None, module=None):
 
 def run_evaluation(source, step, data_config, metric_names, num_samples, truncation,
                    feature_network="auto", inception=None, num_reference=10000, sweep=(),
-                   batch_size=100, seed=0, cache_dir=None, source_path=None):
+                   batch_size=100, seed=0, cache_dir=None, source_path=None, progress=False):
     """Evaluates `source` and returns the JSON-ready record (see the module docstring).
 
     Example:
@@ -139,7 +141,7 @@ def run_evaluation(source, step, data_config, metric_names, num_samples, truncat
     results = evaluation.evaluate(source, feature_fn, names, num_samples, truncation,
                                   reference=reference, batch_size=batch_size, seed=seed,
                                   classes=classes, cache_dir=cache_dir,
-                                  feature_name=feature_name)
+                                  feature_name=feature_name, progress=progress)
     record = {"step": int(step), "source": source_path, "feature_network": feature_network,
               "num_samples": int(num_samples), "truncation": float(truncation),
               "seed": int(seed), "metrics": results}
@@ -171,7 +173,7 @@ def main(argv):
         record = run_evaluation(source, step, data_config, FLAGS.metrics, FLAGS.num_samples,
                                 FLAGS.truncation, FLAGS.feature_network, FLAGS.inception,
                                 FLAGS.num_reference, sweep, FLAGS.batch_size, FLAGS.seed,
-                                FLAGS.cache_dir, path)
+                                FLAGS.cache_dir, path, progress=FLAGS.progress)
     except (ValueError, OSError) as error:  # OSError covers FileNotFoundError.
         logging.error("%s", error)
         print(f"error: {error}", file=sys.stderr)

@@ -12,6 +12,10 @@ batch-norm statistics with `truncation=`, as an exported module does.
 Metrics are registered by name in `METRICS` (name → function(fake, real, **options) → dict of
 floats). Reference (real-image) statistics are streamed through `RunningStatistics` and cached
 as `.npz` per (data set, feature network, resolution).
+
+Under a tf.distribute strategy (`strategy=`, e.g. the training strategy), each batch of
+generation and of feature extraction is split over the replicas (`SplitOverReplicas`) and the
+outputs are gathered back in order, so the figures equal those of one device.
 """
 
 import functools
@@ -20,6 +24,7 @@ import os
 import re
 import weakref
 
+import keras
 import numpy as np
 import tensorflow as tf
 from absl import logging
@@ -60,25 +65,107 @@ def source_info(source):
     return int(source.dim_z), int(source.num_classes), int(source.resolution)
 
 
-def _runner(source, truncation):
+class SplitOverReplicas:
+    """Runs a per-example batch function with each batch split over a strategy's replicas.
+
+    `fn(*tensors)` maps batch-first tensors to a tensor or a tuple of batch-first tensors (a
+    generator forward pass, a feature network). Each call splits its NumPy batch into one
+    contiguous slice per replica (the last slices are padded by repeating the final example),
+    runs `fn` on every replica with `strategy.run` inside one compiled function, and gathers the
+    outputs back in the original order, as NumPy arrays. Under MultiWorkerMirroredStrategy every
+    worker must make the same calls with the same batches (the gather is a collective).
+
+    Args:
+      fn: the batch function; it runs in replica context (variables created under the
+        strategy's scope are read from the local replica).
+      strategy: a tf.distribute strategy.
+
+    Example:
+      >>> split = SplitOverReplicas(classifier, trainer.strategy)
+      >>> features, logits = split(images)          # NumPy, as classifier(images) would give
+    """
+
+    def __init__(self, fn, strategy):
+        self.fn = fn
+        self.strategy = strategy
+        self.num_replicas = int(strategy.num_replicas_in_sync)
+        self._step = tf.function(self._distributed_step, reduce_retracing=True)
+
+    def _distributed_step(self, per_replica_args):
+        outputs = self.strategy.run(self.fn, args=per_replica_args)
+        return tf.nest.map_structure(lambda t: self.strategy.gather(t, axis=0), outputs)
+
+    def __call__(self, *arrays):
+        arrays = [np.asarray(a) for a in arrays]
+        count = len(arrays[0])
+        if count < 1 or any(len(a) != count for a in arrays):
+            raise ValueError(f"the batch arrays must share one non-zero batch size, got "
+                             f"{[len(a) for a in arrays]}.")
+        per_replica = -(-count // self.num_replicas)
+        padding = per_replica * self.num_replicas - count
+        if padding:
+            arrays = [np.concatenate([a, np.repeat(a[-1:], padding, axis=0)]) for a in arrays]
+
+        def replica_slice(context):
+            start = context.replica_id_in_sync_group * per_replica
+            return tuple(tf.constant(a[start:start + per_replica]) for a in arrays)
+
+        values = self.strategy.experimental_distribute_values_from_function(replica_slice)
+        outputs = self._step(values)
+        return tf.nest.map_structure(lambda t: np.asarray(t)[:count], outputs)
+
+
+def split_over_replicas(fn, strategy):
+    """`fn` unchanged without a strategy or with one replica (or when it is already split for
+    `strategy`), else `SplitOverReplicas(fn, strategy)`."""
+    if strategy is None or int(strategy.num_replicas_in_sync) == 1:
+        return fn
+    if isinstance(fn, SplitOverReplicas) and fn.strategy is strategy:
+        return fn
+    return SplitOverReplicas(fn, strategy)
+
+
+def _generator_forward(source, strategy, use_bank):
+    """The inference call of a tfbiggan generator, compiled once per (generator, strategy,
+    bank use): fn(z, class ids[, truncation column]) → images."""
+    by_key = _FORWARD.setdefault(source, {})
+    split = strategy is not None and int(strategy.num_replicas_in_sync) > 1
+    key = (strategy if split else None, use_bank)
+    forward = by_key.get(key)
+    if forward is None:
+        generator = weakref.ref(source)  # A strong reference would keep the key alive.
+        if use_bank:  # The truncation rides along as a per-example column: every argument is a
+            # batch, so it can be split over replicas like z and the labels.
+            def fn(z, labels, t):
+                return generator()(z, labels, training=False, truncation=t[0])
+        else:
+            def fn(z, labels):
+                return generator()(z, labels, training=False)
+        forward = (SplitOverReplicas(fn, strategy) if split
+                   else tf.function(fn, reduce_retracing=True))
+        by_key[key] = forward
+    return forward
+
+
+def _runner(source, truncation, strategy=None):
     """fn(z, class ids) → NumPy images for one truncation."""
     if is_exported_module(source):
         num_classes = int(source.num_classes.numpy())
         t = tf.constant(truncation, tf.float32)
-        return lambda z, labels: source(z, sampling.one_hot(labels, num_classes), t).numpy()
+        return lambda z, labels: np.asarray(source(z, sampling.one_hot(labels, num_classes), t))
     use_bank = bank_is_filled(source)
     if not use_bank:
         logging.info("%s has no filled truncation bank: sampling with its current batch-norm "
                      "statistics (the truncation scales z only).", source.name)
-    forward = _FORWARD.get(source)
-    if forward is None:
-        generator = weakref.ref(source)  # A strong reference would keep the key alive.
-        forward = tf.function(
-            lambda z, labels, t=None: generator()(z, labels, training=False, truncation=t),
-            reduce_retracing=True)
-        _FORWARD[source] = forward
-    t = tf.constant(truncation, tf.float32) if use_bank else None
-    return lambda z, labels: forward(tf.constant(z), tf.constant(labels, tf.int32), t).numpy()
+    forward = _generator_forward(source, strategy, use_bank)
+
+    def run(z, labels):
+        args = [np.asarray(z, np.float32), np.asarray(labels, np.int32)]
+        if use_bank:
+            args.append(np.full(len(args[0]), truncation, np.float32))
+        return np.asarray(forward(*args))
+
+    return run
 
 
 def _class_ids(classes, num_samples, num_classes, seed):
@@ -100,20 +187,23 @@ def balanced_classes(num_samples, num_classes):
 
 
 def iter_samples(generator_or_module, num_samples, batch_size=100, truncation=1.0, seed=0,
-                 classes=None, log_every=10):
-    """Yields (images float32 [B, R, R, 3], class ids int32 [B]) batches; see `sample_images`."""
+                 classes=None, log_every=10, strategy=None):
+    """Yields (images float32 [B, R, R, 3], class ids int32 [B]) batches; see `sample_images`.
+
+    With a multi-replica `strategy`, each batch of a tfbiggan generator is split over the
+    replicas (the same images as on one device)."""
     num_samples = validation.positive_int("num_samples", num_samples)
     batch_size = validation.positive_int("batch_size", batch_size)
     truncation = sampling.check_truncation(truncation, "hub")
     dim_z, num_classes, _ = source_info(generator_or_module)
     labels = _class_ids(classes, num_samples, num_classes, seed)
-    run = _runner(generator_or_module, truncation)
+    run = _runner(generator_or_module, truncation, strategy)
     for index, start in enumerate(range(0, num_samples, batch_size)):
         count = min(batch_size, num_samples - start)
         z = sampling.truncated_z(count, dim_z, truncation, (seed, 0, index), mode="hub")
         batch_labels = labels[start:start + count]
         yield np.asarray(run(z, batch_labels), np.float32), batch_labels
-        if (index + 1) % log_every == 0 or start + count == num_samples:
+        if log_every and ((index + 1) % log_every == 0 or start + count == num_samples):
             logging.info("Generated %d / %d samples (truncation %g).", start + count,
                          num_samples, truncation)
 
@@ -230,6 +320,8 @@ def digits_reference(resolution):
 
 def feature_network_name(feature_fn):
     """A cache-key name for a feature network; digits classifiers carry a weight digest."""
+    if isinstance(feature_fn, SplitOverReplicas):
+        feature_fn = feature_fn.fn
     if isinstance(feature_fn, digits_metrics.DigitsClassifier):
         digest = hashlib.sha1()
         for weight in feature_fn.model.weights:
@@ -242,10 +334,13 @@ def feature_network_name(feature_fn):
     return _slug(name)
 
 
-def _extract(feature_fn, batches, total, what, log_every, keep_images=False):
-    """Runs `feature_fn` over (images, labels) batches → dict of concatenated arrays."""
+def _extract(feature_fn, batches, total, what, log_every, keep_images=False, progress=False):
+    """Runs `feature_fn` over (images, labels) batches → dict of concatenated arrays.
+
+    With `progress`, a Keras progress bar counts the images (on stdout)."""
     out = {"features": [], "logits": [], "labels": [], "images": []}
     done = 0
+    bar = keras.utils.Progbar(total, unit_name=what.split()[-1]) if progress else None
     for index, (images, labels) in enumerate(batches):
         features, logits = feature_fn(images)
         out["features"].append(np.asarray(features, np.float32).reshape(len(images), -1))
@@ -255,6 +350,8 @@ def _extract(feature_fn, batches, total, what, log_every, keep_images=False):
         if keep_images:
             out["images"].append(images)
         done += len(images)
+        if bar is not None:
+            bar.update(min(done, total))
         if (index + 1) % log_every == 0 or done >= total:
             logging.info("Extracted features of %d / %d %s.", done, total, what)
     return {key: np.concatenate(value) if value else None for key, value in out.items()}
@@ -264,8 +361,9 @@ class _RealSide:
     """Reference statistics, features and images, each computed (or loaded) on first use."""
 
     def __init__(self, reference, reference_stats, feature_fn, feature_name, cache_dir,
-                 batch_size, log_every):
+                 batch_size, log_every, progress=False):
         self.reference, self.given_stats = reference, reference_stats
+        self.progress = progress
         self.feature_fn, self.feature_name = feature_fn, feature_name
         self.cache_dir, self.batch_size, self.log_every = cache_dir, batch_size, log_every
 
@@ -293,10 +391,14 @@ class _RealSide:
             return feature_statistics.load_statistics(path)
         stats = feature_statistics.RunningStatistics()
         done = 0
+        bar = (keras.utils.Progbar(reference.num_examples, unit_name="real image")
+               if self.progress else None)
         for images, _ in reference.batches(self.batch_size):
             features, _ = self.feature_fn(images)
             stats.update(np.asarray(features).reshape(len(images), -1))
             done += len(images)
+            if bar is not None:
+                bar.update(min(done, reference.num_examples))
         logging.info("Computed reference statistics over %d images of %s.", done,
                      reference.name)
         if path:
@@ -312,7 +414,8 @@ class _RealSide:
             with np.load(path, allow_pickle=False) as data:
                 return {key: data[key] for key in data.files}
         out = _extract(self.feature_fn, reference.batches(self.batch_size),
-                       reference.num_examples, "real images", self.log_every)
+                       reference.num_examples, "real images", self.log_every,
+                       progress=self.progress)
         out = {key: value for key, value in out.items() if value is not None and key != "images"}
         if path:
             os.makedirs(os.path.dirname(path), exist_ok=True)
@@ -339,17 +442,18 @@ class _RealSide:
 
 
 def reference_statistics(reference, feature_fn, cache_dir=None, feature_name=None,
-                         batch_size=100):
+                         batch_size=100, strategy=None):
     """(mu, sigma) of the features of `reference`, streamed through `RunningStatistics`.
 
     With `cache_dir`, the statistics are loaded from (or saved to) the `.npz` file named by
-    (reference name, feature network, resolution), so they are computed once per key.
+    (reference name, feature network, resolution), so they are computed once per key. With a
+    multi-replica `strategy`, each batch is split over its replicas.
 
     Example:
       >>> mu, sigma = reference_statistics(digits_reference(32), classifier, "/tmp/cache")
     """
-    side = _RealSide(reference, None, feature_fn, feature_name, cache_dir,
-                     validation.positive_int("batch_size", batch_size), 10)
+    side = _RealSide(reference, None, split_over_replicas(feature_fn, strategy), feature_name,
+                     cache_dir, validation.positive_int("batch_size", batch_size), 10)
     return side.statistics
 
 
@@ -436,7 +540,8 @@ def check_metric_names(names):
 
 def evaluate(generator_or_module, feature_fn, metrics=("fid", "is"), num_samples=10000,
              truncation=1.0, reference=None, reference_stats=None, batch_size=100, seed=0,
-             classes=None, cache_dir=None, feature_name=None, options=None, log_every=10):
+             classes=None, cache_dir=None, feature_name=None, options=None, log_every=10,
+             strategy=None, progress=False):
     """Samples `num_samples` images and computes the named metrics.
 
     Args:
@@ -458,6 +563,10 @@ def evaluate(generator_or_module, feature_fn, metrics=("fid", "is"), num_samples
       feature_name: name of the feature network in the cache key (default: derived from it).
       options: {metric name: keyword arguments}, e.g. {"kid": {"subset_size": 100}}.
       log_every: log progress every this many batches.
+      strategy: a tf.distribute strategy (e.g. the training strategy): with several replicas,
+        every batch of generation and feature extraction is split over them
+        (`SplitOverReplicas`); the figures are those of one device.
+      progress: show a progress bar of the extraction (Keras `Progbar`, on stdout).
 
     Returns:
       Dict of Python floats: fid; is, is_std; kid, kid_std; precision, recall; intra_fid;
@@ -474,13 +583,15 @@ def evaluate(generator_or_module, feature_fn, metrics=("fid", "is"), num_samples
         raise ValueError(f"`options` names metric(s) {unknown} that are not evaluated; "
                          f"evaluated: {names}.")
     num_samples = validation.positive_int("num_samples", num_samples)
+    feature_fn = split_over_replicas(feature_fn, strategy)
     fake = _extract(feature_fn,
                     iter_samples(generator_or_module, num_samples, batch_size, truncation,
-                                 seed, classes, log_every),
+                                 seed, classes, log_every, strategy),
                     num_samples, "samples", log_every,
-                    keep_images=any(name in _NEEDS_IMAGES for name in names))
+                    keep_images=any(name in _NEEDS_IMAGES for name in names),
+                    progress=progress)
     real = _RealSide(reference, reference_stats, feature_fn, feature_name, cache_dir,
-                     batch_size, log_every)
+                     batch_size, log_every, progress)
     results = {}
     for name in names:
         results.update(METRICS[name](fake, real, **options.get(name, {})))
@@ -495,7 +606,7 @@ CURVE_COLUMNS = ("truncation", "is", "is_std", "fid")
 
 
 def truncation_sweep(generator, feature_fn, truncations, num_samples, reference_stats,
-                     batch_size=100, seed=0, classes=None, splits=10):
+                     batch_size=100, seed=0, classes=None, splits=10, strategy=None):
     """IS and FID across truncations: the variety–fidelity curve (Brock et al. 2019, Fig. 4).
 
     Args:
@@ -506,6 +617,7 @@ def truncation_sweep(generator, feature_fn, truncations, num_samples, reference_
       reference_stats: (mu, sigma) of the real features.
       batch_size, seed, classes: as for `evaluate` (the same latents seed at every value).
       splits: Inception Score splits.
+      strategy: splits every batch over the replicas of a tf.distribute strategy.
 
     Returns:
       One dict per truncation with keys `CURVE_COLUMNS` (Python floats).
@@ -517,11 +629,13 @@ def truncation_sweep(generator, feature_fn, truncations, num_samples, reference_
     truncations = [float(t) for t in truncations]
     if not truncations:
         raise ValueError("`truncations` must hold at least one value in (0, 1], got none.")
+    feature_fn = split_over_replicas(feature_fn, strategy)  # Compiled once for all values.
     rows = []
     for truncation in truncations:
         result = evaluate(generator, feature_fn, ("is", "fid"), num_samples, truncation,
                           reference_stats=reference_stats, batch_size=batch_size, seed=seed,
-                          classes=classes, options={"is": {"splits": splits}})
+                          classes=classes, options={"is": {"splits": splits}},
+                          strategy=strategy)
         rows.append({"truncation": truncation, **{k: result[k] for k in CURVE_COLUMNS[1:]}})
     return rows
 

@@ -64,7 +64,7 @@ def test_default_config_is_off_and_validated(tmp_path):
     assert config.every == 0 and config.feature_network == "auto"
     assert set(config.keys()) == {"every", "metric", "num_samples", "truncation",
                                   "feature_network", "inception", "num_reference",
-                                  "batch_size", "seed", "cache_dir"}
+                                  "batch_size", "seed", "progress", "cache_dir"}
     hook = evaluation_hook.EvaluationHook(config, str(tmp_path))
     assert not hook.enabled and hook.maybe_evaluate(object(), 1000) is None
     with pytest.raises(ValueError, match=r"`eval.metric` must be one of .*'fid'.*got 'fdi'"):
@@ -198,6 +198,37 @@ def test_with_a_real_trainer(tmp_path, features):
     assert any(name.startswith("d_optimizer/") for name in names)
     assert tf.train.load_checkpoint(best).get_tensor("step/.ATTRIBUTES/VARIABLE_VALUE") == 2
     assert trainer.manager.latest_checkpoint.startswith(os.path.join(workdir, "checkpoints"))
+
+
+class TFShiftedFeatures(ShiftedFeatures):
+    """`ShiftedFeatures` in TensorFlow ops (it runs in the replicas of the trainer)."""
+
+    def __call__(self, images):
+        images = tf.convert_to_tensor(images, tf.float32)
+        r = images.shape[1]
+        pooled = tf.reshape(tf.reduce_mean(tf.reshape(images, [-1, 4, r // 4, 4, r // 4, 3]),
+                                           axis=[2, 4]), [-1, 48])
+        return pooled + self.offset, pooled[:, :10]
+
+
+@pytest.mark.slow
+def test_two_replica_trainer_splits_the_evaluation(tmp_path, monkeypatch):
+    from tfbiggan.training import trainer as trainer_lib  # pylint: disable=import-outside-toplevel
+    stand_in = TFShiftedFeatures()
+    monkeypatch.setattr(metrics, "load_digits_classifier", lambda *a, **k: stand_in)
+    strategy = conftest.two_replica_strategy()
+    trainer = trainer_lib.Trainer(tiny_trainer_config(), str(tmp_path / "run"), strategy)
+    trainer.train(steps=1, progress=False)
+    hook = evaluation_hook.EvaluationHook(eval_config(tmp_path, every=1, num_samples=30,
+                                                      batch_size=15), str(tmp_path / "run"))
+    result = hook.maybe_evaluate(trainer, 1)
+    assert isinstance(hook._feature_fn, evaluation.SplitOverReplicas)  # pylint: disable=protected-access
+    # The same figure from one device, with the same samples and reference.
+    one_device = evaluation.evaluate(
+        trainer.ema_generator, stand_in, ("fid",), 30, 1.0,
+        reference=evaluation.digits_reference(32), batch_size=15, seed=0,
+        classes=evaluation.balanced_classes(30, 10))
+    assert result["fid"] == pytest.approx(one_device["fid"], rel=1e-4)
 
 
 if __name__ == "__main__":

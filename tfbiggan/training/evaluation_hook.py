@@ -54,6 +54,7 @@ def default_eval_config():
       num_reference: real examples behind the reference statistics (non-digits data).
       batch_size: images per generator / feature-network call.
       seed: seed of the latents.
+      progress: show a progress bar of the extraction (on the chief).
       cache_dir: cache of reference statistics and the digits classifier
         (None: ~/.cache/tfbiggan).
 
@@ -71,6 +72,7 @@ def default_eval_config():
     c.num_reference = 10000
     c.batch_size = 100
     c.seed = 0
+    c.progress = True
     c.cache_dir = ml_collections.config_dict.placeholder(str)
     return c
 
@@ -110,6 +112,7 @@ class EvaluationHook:
         validation.positive_int("eval.num_samples", config.num_samples)
         validation.positive_int("eval.num_reference", config.num_reference)
         validation.positive_int("eval.batch_size", config.batch_size)
+        validation.boolean("eval.progress", config.progress)
         validation.in_range("eval.truncation", config.truncation, 0.0, 1.0,
                             low_inclusive=False)
         self.config = config
@@ -173,9 +176,15 @@ class EvaluationHook:
                     trainer.config.data.pipeline, resolution, self.config.num_reference,
                     seed=self.config.seed)
         self._feature_name = None if network == "digits" else "inception_v3"
+        # Generation and feature extraction split every batch over the training replicas.
+        self._feature_fn = evaluation.split_over_replicas(self._feature_fn,
+                                                          getattr(trainer, "strategy", None))
 
     def evaluate(self, trainer):
-        """Scores `trainer.ema_generator` on the configured metric; returns the figures."""
+        """Scores `trainer.ema_generator` on the configured metric; returns the figures.
+
+        Under the trainer's strategy (`trainer.strategy`), every batch of generation and
+        feature extraction is split over its replicas."""
         generator = trainer.ema_generator
         _, num_classes, resolution = evaluation.source_info(generator)
         self._setup(trainer, resolution)
@@ -185,7 +194,9 @@ class EvaluationHook:
             self.config.truncation, reference=self._reference,
             batch_size=self.config.batch_size, seed=self.config.seed,
             classes=evaluation.balanced_classes(self.config.num_samples, num_classes),
-            cache_dir=cache_dir, feature_name=self._feature_name)
+            cache_dir=cache_dir, feature_name=self._feature_name,
+            strategy=getattr(trainer, "strategy", None),
+            progress=self.config.progress and getattr(trainer, "is_chief", True))
 
     def _save_best(self, trainer, step):
         if getattr(trainer, "is_chief", True):
