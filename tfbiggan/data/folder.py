@@ -34,21 +34,47 @@ class FolderContents:
     skipped: tuple
 
 
+def image_size_or_reason(source):
+    """(width, height) of a readable image (a path or a file object), else the reason (str).
+
+    Reads the header and verifies the file with PIL, without decoding the pixels."""
+    try:
+        with PIL.Image.open(source) as image:
+            size = image.size
+            image.verify()
+    except (OSError, SyntaxError, ValueError, PIL.Image.DecompressionBombError) as error:
+        return f"{type(error).__name__}: {error}"
+    return size
+
+
+def check_short_side(subject, size, resolution, allow_upscale, remedy):
+    """Raises ValueError when an image of `size` (width, height) is smaller than `resolution`.
+
+    Args:
+      subject: the start of the message, naming the image and its size.
+      size: (width, height).
+      resolution: target resolution (None: no check).
+      allow_upscale: accept small images (no check).
+      remedy: the end of the message, saying what to do.
+    """
+    if resolution is not None and not allow_upscale and min(size) < resolution:
+        raise ValueError(f"{subject}, smaller than the target resolution {resolution}: its short "
+                         f"side must be >= {resolution}. {remedy}")
+
+
 def _check_image_file(path, resolution, allow_upscale):
     """Returns None if `path` is a readable image, else the reason; raises if too small."""
     try:
         if os.path.getsize(path) == 0:
             return "the file is empty (0 bytes)"
-        with PIL.Image.open(path) as image:
-            width, height = image.size
-            image.verify()
-    except (OSError, SyntaxError, ValueError, PIL.Image.DecompressionBombError) as error:
+    except OSError as error:
         return f"{type(error).__name__}: {error}"
-    if resolution is not None and not allow_upscale and min(width, height) < resolution:
-        raise ValueError(
-            f"Image {path!r} is {width}x{height} (width x height), smaller than the target "
-            f"resolution {resolution}: its short side must be >= {resolution}. Remove it or "
-            "set allow_upscale=True to upsample small images.")
+    size = image_size_or_reason(path)
+    if isinstance(size, str):
+        return size
+    check_short_side(f"Image {path!r} is {size[0]}x{size[1]} (width x height)", size,
+                     resolution, allow_upscale,
+                     "Remove it or set allow_upscale=True to upsample small images.")
     return None
 
 

@@ -9,9 +9,9 @@ import os
 
 from absl import logging
 import numpy as np
-import PIL.Image
 import tensorflow as tf
 
+from tfbiggan.data import folder
 from tfbiggan.data import preprocessing
 from tfbiggan.data import sharding
 
@@ -118,17 +118,12 @@ def _record_problem(example, where, image_key, label_key, resolution, num_classe
     values = features[image_key].bytes_list.value
     if len(values) != 1 or not values[0]:
         return "the encoded image is missing or empty"
-    try:
-        with PIL.Image.open(io.BytesIO(values[0])) as image:
-            width, height = image.size
-            image.verify()
-    except (OSError, SyntaxError, ValueError, PIL.Image.DecompressionBombError) as error:
-        return f"{type(error).__name__}: {error}"
-    if resolution is not None and not allow_upscale and min(width, height) < resolution:
-        raise ValueError(
-            f"{where} holds a {width}x{height} (width x height) image, smaller than the "
-            f"target resolution {resolution}: its short side must be >= {resolution}. Set "
-            "allow_upscale=True to upsample small images.")
+    size = folder.image_size_or_reason(io.BytesIO(values[0]))
+    if isinstance(size, str):
+        return size
+    folder.check_short_side(f"{where} holds a {size[0]}x{size[1]} (width x height) image", size,
+                            resolution, allow_upscale,
+                            "Set allow_upscale=True to upsample small images.")
     return None
 
 
