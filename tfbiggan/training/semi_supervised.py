@@ -14,12 +14,20 @@ update's real batch of `training.batch_size` holds `labeled_batch_size` labelled
 after the unlabelled ones; labels of unlabelled examples are −1. At the end of training the
 held-out accuracy of D as a classifier is written to metrics.jsonl (`test_accuracy`) and
 logged; `python -m tfbiggan.training.semi_supervised --workdir=DIR` prints it.
+
+The supervised-only baseline (`supervised_baseline`; `python -m
+tfbiggan.training.semi_supervised --baseline --config=FILE`) trains the same discriminator with
+the class cross-entropy on the labelled examples alone, for the same number of D updates: the
+gap between the two accuracies is what the unlabelled data and the generator add.
 """
 
+import importlib.util
 import json
 import os
 import sys
+import time
 
+import keras
 import numpy as np
 import tensorflow as tf
 from absl import logging
@@ -53,6 +61,20 @@ def digits_data(resolution, per_class, seed):
     train_x, train_y, test_x, test_y = digits_metrics.digits_split(resolution)
     index = labelled_subset(train_y, per_class, seed)
     return _rgb(train_x), _rgb(train_x[index]), train_y[index], _rgb(test_x), test_y
+
+
+def classifier_accuracy(discriminator, images, labels, batch_size=64):
+    """Accuracy of the argmax of D's class logits on (images, labels).
+
+    D's minibatch standard deviation needs full groups, so the last batch is padded with the
+    first images and their predictions are dropped."""
+    count = len(labels)
+    padded = -(-count // batch_size) * batch_size
+    images = np.concatenate([images, images[:padded - count]])
+    predictions = [np.argmax(np.asarray(discriminator(
+        images[start:start + batch_size], None, training=False)), -1)
+        for start in range(0, padded, batch_size)]
+    return float(np.mean(np.concatenate(predictions)[:count] == labels))
 
 
 class SemiSupervisedStep(GANStep):
@@ -160,17 +182,9 @@ class SemiSupervisedTrainer(trainer_lib.Trainer):
         return self.strategy.distribute_datasets_from_function(dataset_fn)
 
     def test_accuracy(self, batch_size=64):
-        """Held-out accuracy of D's argmax class (the discriminator as a classifier).
-
-        D's minibatch standard deviation needs full groups, so the last batch is padded with
-        the first test images and their predictions are dropped."""
-        count = len(self.test_labels)
-        padded = -(-count // batch_size) * batch_size
-        images = np.concatenate([self.test_images, self.test_images[:padded - count]])
-        predictions = [np.argmax(np.asarray(self.discriminator(
-            images[start:start + batch_size], None, training=False)), -1)
-            for start in range(0, padded, batch_size)]
-        return float(np.mean(np.concatenate(predictions)[:count] == self.test_labels))
+        """Held-out accuracy of D's argmax class (the discriminator as a classifier)."""
+        return classifier_accuracy(self.discriminator, self.test_images, self.test_labels,
+                                   batch_size)
 
     def train(self, steps=None, progress=True):
         last = super().train(steps=steps, progress=progress)
@@ -182,6 +196,81 @@ class SemiSupervisedTrainer(trainer_lib.Trainer):
                                               "num_labels": float(len(self.labelled_labels))})
         last["test_accuracy"] = accuracy
         return last
+
+
+def supervised_baseline(config, steps=None):
+    """The supervised-only baseline of a semi-supervised config.
+
+    The discriminator of `config.model` (same preset, overrides and seed), trained with the
+    class cross-entropy (`losses.semi_supervised_class_loss`) on batches of
+    `semi_supervised.labeled_batch_size` examples of the same labelled subset, with D's Adam
+    settings, for the same number of D updates (`training.steps` × `training.num_d_steps`):
+    no generator and no unlabelled data.
+
+    Args:
+      config: a semi-supervised experiment config (e.g. configs/semisupervised_digits.py).
+      steps: training steps (default `training.steps`); D updates = steps × num_d_steps.
+
+    Returns:
+      Dict with test_accuracy (held-out digits), train_accuracy (the labelled examples),
+      num_labels, updates and seconds.
+
+    Example:
+      >>> supervised_baseline(semisupervised_digits.get_config())["test_accuracy"]
+    """
+    t, semi = config.training, config.semi_supervised
+    updates = int(steps if steps is not None else t.steps) * int(t.num_d_steps)
+    if updates < 1:
+        raise ValueError(f"the baseline needs at least one update, got steps={steps!r} and "
+                         f"num_d_steps={t.num_d_steps!r}.")
+    keras.utils.set_random_seed(config.seed)
+    _, discriminator = trainer_lib.build_models(config.model)
+    resolution = discriminator.resolution
+    discriminator(np.zeros((semi.labeled_batch_size, resolution, resolution, 3), np.float32),
+                  None)
+    if hasattr(discriminator, "set_stage"):  # Progressive models: the full-resolution stage.
+        discriminator.set_stage(discriminator.num_stages - 1)
+    _, images, labels, test_images, test_labels = digits_data(
+        resolution, semi.labels_per_class, semi.label_seed)
+    optimizer = keras.optimizers.Adam(t.d_lr, beta_1=t.beta1, beta_2=t.beta2,
+                                      epsilon=t.adam_eps)
+    variables = discriminator.trainable_variables
+    optimizer.build(variables)
+    data = tf.data.Dataset.from_tensor_slices((images, labels.astype(np.int32)))
+    data = data.shuffle(len(labels), seed=config.seed + 1).repeat().batch(
+        semi.labeled_batch_size, drop_remainder=True)
+
+    @tf.function
+    def update(x, y):
+        with tf.GradientTape() as tape:
+            logits = discriminator(x, None, training=True)
+            loss = tf.reduce_mean(gan_losses.semi_supervised_class_loss(logits, y))
+        optimizer.apply_gradients(zip(tape.gradient(loss, variables), variables))
+        return loss
+
+    start = time.perf_counter()
+    for index, (x, y) in enumerate(data.take(updates)):
+        loss = update(x, y)
+        if (index + 1) % 500 == 0 or index + 1 == updates:
+            logging.info("Supervised baseline: update %d / %d, class loss %.4f.", index + 1,
+                         updates, float(loss))
+    results = {"test_accuracy": classifier_accuracy(discriminator, test_images, test_labels),
+               "train_accuracy": classifier_accuracy(discriminator, images, labels),
+               "num_labels": float(len(labels)), "updates": float(updates),
+               "seconds": time.perf_counter() - start}
+    logging.info("Supervised-only baseline (%d labels, %d updates): held-out accuracy %.4f.",
+                 len(labels), updates, results["test_accuracy"])
+    return results
+
+
+def _load_config(path):
+    spec = importlib.util.spec_from_file_location("tfbiggan_baseline_config", path)
+    if spec is None or not os.path.isfile(path):
+        raise ValueError(f"--config must name a config file (Python with get_config()), got "
+                         f"{path!r}.")
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module.get_config()
 
 
 def read_test_accuracy(workdir):
@@ -198,14 +287,39 @@ def read_test_accuracy(workdir):
     return found
 
 
+_USAGE = ("usage: python -m tfbiggan.training.semi_supervised --workdir=DIR\n"
+          "       python -m tfbiggan.training.semi_supervised --baseline --config=FILE "
+          "[--steps=N]")
+
+
 def main(argv):
-    """python -m tfbiggan.training.semi_supervised --workdir=DIR: prints the test accuracy."""
-    workdirs = [a.split("=", 1)[1] for a in argv[1:] if a.startswith("--workdir=")]
-    if len(workdirs) != 1:
-        print("usage: python -m tfbiggan.training.semi_supervised --workdir=DIR",
-              file=sys.stderr)
+    """Prints the test accuracy of a run (--workdir=DIR), or trains and prints the
+    supervised-only baseline of a config (--baseline --config=FILE [--steps=N])."""
+    args = dict(a[2:].split("=", 1) if "=" in a else (a[2:], "") for a in argv[1:]
+                if a.startswith("--"))
+    if len(args) != len(argv) - 1 or not set(args) <= {"workdir", "baseline", "config",
+                                                        "steps"}:
+        print(_USAGE, file=sys.stderr)
         return 2
-    step, accuracy = read_test_accuracy(workdirs[0])
+    if "baseline" in args:
+        if "config" not in args or "workdir" in args:
+            print(_USAGE, file=sys.stderr)
+            return 2
+        steps = args.get("steps")
+        if steps is not None and not steps.isdigit():
+            print(f"--steps must be a positive integer, got {steps!r}.", file=sys.stderr)
+            return 2
+        results = supervised_baseline(_load_config(args["config"]),
+                                      None if steps is None else int(steps))
+        print(f"supervised-only baseline, {int(results['num_labels'])} labels, "
+              f"{int(results['updates'])} updates: held-out test accuracy "
+              f"{results['test_accuracy']:.4f} (labelled examples "
+              f"{results['train_accuracy']:.4f}), {results['seconds']:.0f} s")
+        return 0
+    if set(args) != {"workdir"}:
+        print(_USAGE, file=sys.stderr)
+        return 2
+    step, accuracy = read_test_accuracy(args["workdir"])
     print(f"step {step}: held-out test accuracy {accuracy:.4f}")
     return 0
 
