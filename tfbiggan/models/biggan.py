@@ -184,9 +184,19 @@ class BigGANDiscriminator(keras.Model):
       sn_epsilon, num_power_iterations: spectral-norm settings.
       in_channels: image channels.
       kernel_initializer: initializer of every kernel (orthogonal).
+      minibatch_kernels: number of minibatch-discrimination features (Salimans et al. 2016,
+        §3.2); 0 (the default) turns it off and leaves the model as in the paper. With K > 0,
+        the pooled features h [B, C] give closeness features o [B, K] (a learned tensor T
+        [C, K, minibatch_kernel_dim], L1 distances, exp(−d) summed over the other examples
+        of the batch), the SN linear reads [h, o] and the class projection stays ⟨embed(y), h⟩;
+        this adds C·K·minibatch_kernel_dim + K trainable parameters. The sum runs over the
+        batch D is called on: per replica, per accumulation sub-step and, in the trainer's
+        D update, over the concatenated real and generated examples.
+      minibatch_kernel_dim: dimension of each projected row of T (8).
 
     Call: `discriminator(images, y, training=False, return_features=False)`; with
-    `return_features=True` returns (logits, pooled penultimate features [B, 16ch]).
+    `return_features=True` returns (logits, pooled penultimate features h [B, 16ch], before
+    minibatch discrimination).
 
     Example:
       >>> discriminator = BigGANDiscriminator(128, ch=96, num_classes=1000)
@@ -195,7 +205,8 @@ class BigGANDiscriminator(keras.Model):
 
     def __init__(self, resolution=128, ch=96, num_classes=1000, attention=None,
                  sn_epsilon=1e-4, num_power_iterations=1, in_channels=3,
-                 kernel_initializer="orthogonal", **kwargs):
+                 kernel_initializer="orthogonal", minibatch_kernels=0, minibatch_kernel_dim=8,
+                 **kwargs):
         super().__init__(**kwargs)
         arch = architectures.lookup(architectures.BIGGAN_DISCRIMINATOR, resolution,
                                     "BigGAN discriminator")
@@ -209,6 +220,10 @@ class BigGANDiscriminator(keras.Model):
         self.in_channels = validation.positive_int("in_channels", in_channels)
         self.kernel_initializer = keras.initializers.serialize(
             keras.initializers.get(kernel_initializer))
+        self.minibatch_kernels = validation.positive_int(
+            "minibatch_kernels", minibatch_kernels, allow_zero=True)
+        self.minibatch_kernel_dim = validation.positive_int(
+            "minibatch_kernel_dim", minibatch_kernel_dim)
         sn = common.sn_settings(self.sn_epsilon, self.num_power_iterations,
                                 self.kernel_initializer)
         policy = self.dtype_policy
@@ -227,8 +242,9 @@ class BigGANDiscriminator(keras.Model):
                 if spec.label in self.attention else None)
         track_list(self, "block", self.blocks)
         track_list(self, "attention", self.attention_layers)
-        self.head = common.ProjectionHead(self.num_classes, channels, sn, dtype=policy,
-                                          name="head")
+        self.head = common.ProjectionHead(
+            self.num_classes, channels, sn, minibatch_kernels=self.minibatch_kernels,
+            minibatch_kernel_dim=self.minibatch_kernel_dim, dtype=policy, name="head")
         self.built = True  # Every layer was built above from the static shapes.
 
     def call(self, images, y=None, training=False, return_features=False):
@@ -243,6 +259,8 @@ class BigGANDiscriminator(keras.Model):
             "num_classes": self.num_classes, "attention": self.attention,
             "sn_epsilon": self.sn_epsilon, "num_power_iterations": self.num_power_iterations,
             "in_channels": self.in_channels, "kernel_initializer": self.kernel_initializer,
+            "minibatch_kernels": self.minibatch_kernels,
+            "minibatch_kernel_dim": self.minibatch_kernel_dim,
             "dtype": keras.saving.serialize_keras_object(self.dtype_policy)}
 
     from_config = classmethod(common.model_from_config)

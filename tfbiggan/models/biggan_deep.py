@@ -155,6 +155,12 @@ class BigGANDeepDiscriminator(keras.Model):
       attention_after: block index followed by self-attention (default at 64×64); -1 none.
       sn_epsilon, num_power_iterations, in_channels, kernel_initializer: as for
         BigGANDiscriminator.
+      minibatch_kernels, minibatch_kernel_dim: minibatch discrimination on the pooled
+        features, as for BigGANDiscriminator (0 kernels, the default: off).
+
+    Call: `discriminator(images, y, training=False, return_features=False)`; with
+    `return_features=True` returns (logits, pooled penultimate features h [B, 16ch], before
+    minibatch discrimination).
 
     Example:
       >>> discriminator = BigGANDeepDiscriminator(128, num_classes=1000)
@@ -163,7 +169,8 @@ class BigGANDeepDiscriminator(keras.Model):
 
     def __init__(self, resolution=128, ch=128, num_classes=1000, attention_after=None,
                  sn_epsilon=1e-4, num_power_iterations=1, in_channels=3,
-                 kernel_initializer="orthogonal", **kwargs):
+                 kernel_initializer="orthogonal", minibatch_kernels=0, minibatch_kernel_dim=8,
+                 **kwargs):
         super().__init__(**kwargs)
         arch = architectures.lookup(architectures.BIGGAN_DEEP_DISCRIMINATOR, resolution,
                                     "BigGAN-deep discriminator")
@@ -178,6 +185,10 @@ class BigGANDeepDiscriminator(keras.Model):
         self.in_channels = validation.positive_int("in_channels", in_channels)
         self.kernel_initializer = keras.initializers.serialize(
             keras.initializers.get(kernel_initializer))
+        self.minibatch_kernels = validation.positive_int(
+            "minibatch_kernels", minibatch_kernels, allow_zero=True)
+        self.minibatch_kernel_dim = validation.positive_int(
+            "minibatch_kernel_dim", minibatch_kernel_dim)
         sn = common.sn_settings(self.sn_epsilon, self.num_power_iterations,
                                 self.kernel_initializer)
         block_sn = {"sn_epsilon": self.sn_epsilon,
@@ -201,8 +212,9 @@ class BigGANDeepDiscriminator(keras.Model):
                 if index == self.attention_after else None)
         track_list(self, "block", self.blocks)
         track_list(self, "attention", self.attention_layers)
-        self.head = common.ProjectionHead(self.num_classes, channels, sn, dtype=policy,
-                                          name="head")
+        self.head = common.ProjectionHead(
+            self.num_classes, channels, sn, minibatch_kernels=self.minibatch_kernels,
+            minibatch_kernel_dim=self.minibatch_kernel_dim, dtype=policy, name="head")
         self.built = True  # Every layer was built above from the static shapes.
 
     def call(self, images, y=None, training=False, return_features=False):
@@ -217,6 +229,8 @@ class BigGANDeepDiscriminator(keras.Model):
             "num_classes": self.num_classes, "attention_after": self.attention_after,
             "sn_epsilon": self.sn_epsilon, "num_power_iterations": self.num_power_iterations,
             "in_channels": self.in_channels, "kernel_initializer": self.kernel_initializer,
+            "minibatch_kernels": self.minibatch_kernels,
+            "minibatch_kernel_dim": self.minibatch_kernel_dim,
             "dtype": keras.saving.serialize_keras_object(self.dtype_policy)}
 
     from_config = classmethod(common.model_from_config)

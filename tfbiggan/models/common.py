@@ -6,6 +6,7 @@ import tensorflow as tf
 from keras import ops
 
 from tfbiggan import validation
+from tfbiggan.layers.minibatch_discrimination import MinibatchDiscrimination
 from tfbiggan.layers.normalization import StandingBatchNorm
 from tfbiggan.layers.spectral_norm import SpectralNormConv, SpectralNormDense, \
     SpectralNormEmbedding
@@ -83,23 +84,53 @@ class OutputLayer(keras.layers.Layer):
 
 
 class ProjectionHead(keras.layers.Layer):
-    """Discriminator head: ReLU → global sum pool → SN linear(1) + Σ SN-embed(y) · h."""
+    """Discriminator head: ReLU → global sum pool → SN linear(1) + Σ SN-embed(y) · h.
 
-    def __init__(self, num_classes, channels, sn_settings, **kwargs):
+    With `minibatch_kernels` > 0 the pooled features h [B, C] also go through minibatch
+    discrimination (Salimans et al. 2016, §3.2): the closeness features o [B, kernels]
+    (`MinibatchDiscrimination`, the example itself left out of the sum) are concatenated to h
+    and the SN linear reads [h, o] (one spectrally normalised kernel [C + kernels, 1]); the
+    class projection stays ⟨SN-embed(y), h⟩ and the returned features stay h. Minibatch
+    discrimination runs in float32 on the float32 pooled features.
+
+    Args:
+      num_classes: number of classes (0: no projection term).
+      channels: C, the width of the pooled features.
+      sn_settings: keyword arguments of the spectrally normalised layers.
+      minibatch_kernels: number of closeness features (0: no minibatch discrimination).
+      minibatch_kernel_dim: dimension of each projected row of minibatch discrimination.
+    """
+
+    def __init__(self, num_classes, channels, sn_settings, minibatch_kernels=0,
+                 minibatch_kernel_dim=8, **kwargs):
         super().__init__(**kwargs)
         self.num_classes = num_classes
+        self.minibatch_kernels = validation.positive_int(
+            "minibatch_kernels", minibatch_kernels, allow_zero=True)
+        self.minibatch_kernel_dim = validation.positive_int(
+            "minibatch_kernel_dim", minibatch_kernel_dim)
         self.linear = SpectralNormDense(1, **sn_settings, dtype=self.dtype_policy,
                                         name="linear")
-        self.linear.build((None, channels))
+        self.linear.build((None, channels + self.minibatch_kernels))
         self.embed = None
         if num_classes:
             self.embed = SpectralNormEmbedding(num_classes, channels, **sn_settings,
                                                dtype=self.dtype_policy, name="embed")
             self.embed.build((None,))
+        self.minibatch = None
+        if self.minibatch_kernels:
+            self.minibatch = MinibatchDiscrimination(
+                self.minibatch_kernels, self.minibatch_kernel_dim, dtype="float32",
+                name="minibatch_discrimination")
+            self.minibatch.build((None, channels))
 
     def call(self, h, y_onehot, training=False):
         features = ops.sum(ops.relu(ops.cast(h, "float32")), axis=(1, 2))
-        logits = self.linear(ops.cast(features, self.compute_dtype), training=training)[:, 0]
+        head_inputs = features
+        if self.minibatch is not None:
+            closeness = self.minibatch(features)[:, -self.minibatch_kernels:]
+            head_inputs = ops.concatenate([features, closeness], axis=-1)
+        logits = self.linear(ops.cast(head_inputs, self.compute_dtype), training=training)[:, 0]
         logits = ops.cast(logits, "float32")
         if self.embed is not None:
             embedding = ops.cast(self.embed(y_onehot, training=training), "float32")

@@ -74,7 +74,8 @@ def base_config():
     t.deterministic = False                 # tf.config.experimental.enable_op_determinism.
     # Improved Techniques (Salimans et al. 2016, arXiv 1606.03498). One-sided label smoothing
     # is `loss_options.real_label=0.9` (non_saturating / least_squares); minibatch
-    # discrimination is a ProGAN discriminator option (`model.overrides.minibatch_kernels`).
+    # discrimination is a discriminator option of every preset family, off by default
+    # (`model.overrides.minibatch_kernels` > 0, `model.overrides.minibatch_kernel_dim`).
     t.mode = "gan"                          # "gan", or "semi_supervised" (K+1 classifier D).
     t.feature_matching = "off"              # G loss on D's penultimate features h: "off",
                                             # "replace" (‖E h(x) − E h(G(z))‖² only), "add".
