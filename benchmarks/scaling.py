@@ -5,8 +5,9 @@ python -m benchmarks.scaling --quick
 
 Batch sweep: BigGAN 32×32, ch 16, 1 D step, batch 8 → 64. Resolution sweep: ch 8, batch 8,
 32 → 128. Replicas: the batch-32 setting under MirroredStrategy on two logical CPU devices
-against the default strategy on one (same global batch). Medians of timed iterations after
-warm-up; every configuration runs in its own process.
+against the default strategy on one (same global batch). Every point compiles the iteration
+the same way (`--jit`: without XLA by default, as the trainer does on CPUs). Medians of timed
+iterations after warm-up; every configuration runs in its own process.
 """
 
 import json
@@ -17,10 +18,11 @@ from absl import app, flags
 
 _QUICK = flags.DEFINE_bool("quick", False, "One tiny point on one and on two replicas.")
 _ITERS = flags.DEFINE_integer("iters", 5, "Timed iterations.")
+_JIT = flags.DEFINE_bool("jit", False, "Compile each replica's iteration with XLA.")
 _ONE = flags.DEFINE_string("one", None, "Internal: RESOLUTION:CH:BATCH:REPLICAS.")
 
 
-def run_one(resolution, ch, batch, replicas, iters):
+def run_one(resolution, ch, batch, replicas, iters, jit=False):
     import tensorflow as tf  # pylint: disable=import-outside-toplevel
     if replicas > 1:
         cpus = tf.config.list_physical_devices("CPU")
@@ -51,8 +53,8 @@ def run_one(resolution, ch, batch, replicas, iters):
     dataset = tf.data.Dataset.from_tensors((images, labels)).repeat()
     iterator = iter(strategy.experimental_distribute_dataset(
         dataset.unbatch().batch(batch, drop_remainder=True)))
-    replica_fn = gan.replica_iteration if replicas > 1 else tf.function(
-        gan.replica_iteration, jit_compile=True)
+    replica_fn = (tf.function(gan.replica_iteration, jit_compile=True) if jit
+                  else gan.replica_iteration)
 
     @tf.function
     def iteration():
@@ -63,12 +65,14 @@ def run_one(resolution, ch, batch, replicas, iters):
 
     seconds = common.median_seconds(lambda: float(iteration()), iters, warmup=2)
     return {"resolution": resolution, "ch": ch, "batch": batch, "replicas": replicas,
-            "seconds_per_iteration": seconds, "images_per_second": 2 * batch / seconds}
+            "jit": bool(jit), "seconds_per_iteration": seconds,
+            "images_per_second": 2 * batch / seconds}
 
 
-def _run(resolution, ch, batch, replicas, iters):
+def _run(resolution, ch, batch, replicas, iters, jit):
     out = subprocess.run([sys.executable, "-m", "benchmarks.scaling",
-                          f"--one={resolution}:{ch}:{batch}:{replicas}", f"--iters={iters}"],
+                          f"--one={resolution}:{ch}:{batch}:{replicas}", f"--iters={iters}",
+                          f"--jit={jit}"],
                          capture_output=True, text=True, check=False)
     if out.returncode:
         raise RuntimeError(out.stderr.strip().splitlines()[-1])
@@ -79,12 +83,12 @@ def main(argv):
     del argv
     if _ONE.value:
         resolution, ch, batch, replicas = (int(v) for v in _ONE.value.split(":"))
-        print(json.dumps(run_one(resolution, ch, batch, replicas, _ITERS.value)))
+        print(json.dumps(run_one(resolution, ch, batch, replicas, _ITERS.value, _JIT.value)))
         return
     from benchmarks import common  # pylint: disable=import-outside-toplevel
     quick = _QUICK.value
     iters = 2 if quick else _ITERS.value
-    print(f"machine: {common.machine_line()}")
+    print(f"machine: {common.machine_line()}; XLA: {'on' if _JIT.value else 'off'}")
     print(f"{'sweep':11s} {'res':>4s} {'ch':>3s} {'batch':>5s} {'replicas':>8s} "
           f"{'s/iter':>8s} {'img/s':>8s}")
     points = [("batch", 32, 4, 8, 1), ("replicas", 32, 4, 8, 2)] if quick else (
@@ -92,7 +96,7 @@ def main(argv):
         + [("resolution", r, 8, 8, 1) for r in (32, 64, 128)]
         + [("replicas", 32, 16, 32, n) for n in (1, 2)])
     for sweep, resolution, ch, batch, replicas in points:
-        row = _run(resolution, ch, batch, replicas, iters)
+        row = _run(resolution, ch, batch, replicas, iters, _JIT.value)
         print(f"{sweep:11s} {resolution:4d} {ch:3d} {batch:5d} {replicas:8d} "
               f"{row['seconds_per_iteration']:8.3f} {row['images_per_second']:8.1f}",
               flush=True)
