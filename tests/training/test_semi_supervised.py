@@ -57,27 +57,6 @@ def test_d_loss_matches_numpy_on_a_toy_batch():
 
 
 @pytest.mark.slow
-def test_a_few_semi_supervised_steps_run_and_report_test_accuracy(tmp_path):
-    config = helpers.tiny_config()
-    config.model.preset = "progan_mini_32"
-    config.model.overrides.ch = None
-    config.model.overrides.num_truncation_stats = None
-    config.model.overrides.num_classes = 0
-    config.model.overrides.class_logits = 10
-    config.training.mode = "semi_supervised"
-    config.training.feature_matching = "replace"
-    config.training.batch_size = 8
-    config.training.num_d_steps = 1
-    config.training.ortho_beta = 0.0
-    config.training.steps = 3
-    config.semi_supervised.labeled_batch_size = 4
-    trainer = trainer_lib.train(config, str(tmp_path), progress=False)
-    assert isinstance(trainer, semi_supervised.SemiSupervisedTrainer)
-    step, accuracy = semi_supervised.read_test_accuracy(str(tmp_path))
-    assert step == 3 and 0.0 <= accuracy <= 1.0
-    assert accuracy == pytest.approx(trainer.test_accuracy())
-
-
 def _tiny_semi_config():
     config = helpers.tiny_config()
     config.model.preset = "progan_mini_32"
@@ -91,6 +70,20 @@ def _tiny_semi_config():
     config.semi_supervised.labels_per_class = 5
     config.semi_supervised.labeled_batch_size = 8
     return config
+
+
+def test_a_few_semi_supervised_steps_run_and_report_test_accuracy(tmp_path):
+    config = _tiny_semi_config()
+    config.training.feature_matching = "replace"
+    config.training.batch_size = 8
+    config.training.ortho_beta = 0.0
+    config.training.steps = 3
+    config.semi_supervised.labeled_batch_size = 4
+    trainer = trainer_lib.train(config, str(tmp_path), progress=False)
+    assert isinstance(trainer, semi_supervised.SemiSupervisedTrainer)
+    step, accuracy = semi_supervised.read_test_accuracy(str(tmp_path))
+    assert step == 3 and 0.0 <= accuracy <= 1.0
+    assert accuracy == pytest.approx(trainer.test_accuracy())
 
 
 def test_supervised_baseline_learns_the_labelled_examples():
