@@ -106,9 +106,17 @@ def test_supervised_baseline_learns_the_labelled_examples():
 def test_baseline_command_line(tmp_path, capsys):
     assert semi_supervised.main(["prog", "--baseline"]) == 2
     assert semi_supervised.main(["prog", "--baseline", "--config=x.py", "--steps=a"]) == 2
+    assert semi_supervised.main(["prog", "--baseline", "--config=x.py", "--seed=-1"]) == 2
+    assert semi_supervised.main(["prog", "--workdir=a", "--seed=1"]) == 2
     assert semi_supervised.main(["prog", "--workdir=a", "--config=b"]) == 2
     with pytest.raises(ValueError, match="--config must name a config file"):
         semi_supervised.main(["prog", "--baseline", f"--config={tmp_path}/missing.py"])
+    config_file = tmp_path / "tiny.py"
+    config_file.write_text("from tests.training.test_semi_supervised import "
+                           "_tiny_semi_config as get_config\n")
+    assert semi_supervised.main(["prog", "--baseline", f"--config={config_file}", "--steps=2",
+                                 "--seed=3"]) == 0
+    assert "supervised-only baseline, 50 labels, 2 updates" in capsys.readouterr().out
 
 
 if __name__ == "__main__":

@@ -289,34 +289,39 @@ def read_test_accuracy(workdir):
 
 _USAGE = ("usage: python -m tfbiggan.training.semi_supervised --workdir=DIR\n"
           "       python -m tfbiggan.training.semi_supervised --baseline --config=FILE "
-          "[--steps=N]")
+          "[--steps=N] [--seed=N]")
 
 
 def main(argv):
     """Prints the test accuracy of a run (--workdir=DIR), or trains and prints the
-    supervised-only baseline of a config (--baseline --config=FILE [--steps=N])."""
+    supervised-only baseline of a config (--baseline --config=FILE [--steps=N] [--seed=N],
+    the seed replacing `config.seed`)."""
     args = dict(a[2:].split("=", 1) if "=" in a else (a[2:], "") for a in argv[1:]
                 if a.startswith("--"))
     if len(args) != len(argv) - 1 or not set(args) <= {"workdir", "baseline", "config",
-                                                        "steps"}:
+                                                        "steps", "seed"}:
         print(_USAGE, file=sys.stderr)
         return 2
     if "baseline" in args:
         if "config" not in args or "workdir" in args:
             print(_USAGE, file=sys.stderr)
             return 2
+        for name in ("steps", "seed"):
+            if name in args and not args[name].isdigit():
+                print(f"--{name} must be a non-negative integer, got {args[name]!r}.",
+                      file=sys.stderr)
+                return 2
+        config = _load_config(args["config"])
+        if "seed" in args:
+            config.seed = int(args["seed"])
         steps = args.get("steps")
-        if steps is not None and not steps.isdigit():
-            print(f"--steps must be a positive integer, got {steps!r}.", file=sys.stderr)
-            return 2
-        results = supervised_baseline(_load_config(args["config"]),
-                                      None if steps is None else int(steps))
+        results = supervised_baseline(config, None if steps is None else int(steps))
         print(f"supervised-only baseline, {int(results['num_labels'])} labels, "
               f"{int(results['updates'])} updates: held-out test accuracy "
               f"{results['test_accuracy']:.4f} (labelled examples "
               f"{results['train_accuracy']:.4f}), {results['seconds']:.0f} s")
         return 0
-    if set(args) != {"workdir"}:
+    if set(args) != {"workdir"}:  # --steps / --seed belong to --baseline.
         print(_USAGE, file=sys.stderr)
         return 2
     step, accuracy = read_test_accuracy(args["workdir"])
