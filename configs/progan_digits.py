@@ -39,9 +39,6 @@ def get_config():
     c.training.adam_eps = 1e-8
     c.training.ema_decay = 0.995
     c.training.ema_start = 1200             # End of the 32×32 fade-in.
-    # The gradient of the growth `switch` does not compile with XLA yet (its upsampling's
-    # gradient needs a static shape inside the conditional); the iteration runs as a graph.
-    c.training.jit_compile = False
     c.checkpoint.every = 500
     c.log.every = 50
     c.log.sample_every = 500

@@ -31,7 +31,6 @@ def get_config():
     c.training.adam_eps = 1e-8
     c.training.ema_decay = 0.999
     c.training.ema_start = 0
-    c.training.jit_compile = False          # See configs/progan_digits.py.
     c.semi_supervised.labels_per_class = 10
     c.semi_supervised.labeled_batch_size = 16
     c.checkpoint.every = 500

@@ -224,6 +224,33 @@ def test_one_xla_function_serves_every_stage():
     assert disc.experimental_get_tracing_count() == 1
 
 
+def test_one_xla_gradient_function_serves_every_stage():
+    # The growth state is assigned inside the compiled function, as the trainer's schedule
+    # does, so XLA cannot fold it (or anything behind the stage switch) into constants.
+    g, d = _generator(), _discriminator()
+    z, x = _randn(2, LATENT), _randn(2, RES, RES, 3)
+    variables = g.trainable_weights + d.trainable_weights
+
+    def gradients(stage, alpha):
+        for model in (g, d):
+            model.stage.assign(stage)
+            model.alpha.assign(alpha)
+        with tf.GradientTape() as tape:
+            loss = tf.reduce_sum(d(x)) - tf.reduce_sum(d(g(z)))
+        return [tf.zeros_like(v) if grad is None else tf.convert_to_tensor(grad)
+                for v, grad in zip(variables, tape.gradient(loss, variables))]
+
+    compiled = tf.function(gradients, jit_compile=True)
+    for stage, alpha in [(0, 1.0), (1, 0.5), (2, 0.25), (2, 1.0)]:
+        expected = gradients(stage, alpha)
+        actual = compiled(tf.constant(stage), tf.constant(alpha))
+        assert any(float(tf.norm(grad)) > 0 for grad in expected)
+        for variable, a, e in zip(variables, actual, expected):
+            np.testing.assert_allclose(np.asarray(a), np.asarray(e), rtol=1e-4, atol=1e-5,
+                                       err_msg=f"stage {stage}, α {alpha}: {variable.path}")
+    assert compiled.experimental_get_tracing_count() == 1
+
+
 def test_growing_creates_no_variables_and_gradients_flow_to_the_active_stage():
     g, d = _generator(), _discriminator()
     before = len(g.weights) + len(d.weights)

@@ -1,16 +1,21 @@
 """Progressive growing: the schedule as a function of the step, in-graph assignment, EMA of the
-growth state, and resuming mid-fade through the Trainer."""
+growth state, one XLA-compiled iteration for every stage, and resuming mid-fade through the
+Trainer."""
 
 import math
 import sys
+import time
 
+import keras
 import numpy as np
 import pytest
 import tensorflow as tf
 
 from tests.training import helpers
 from tfbiggan.models import presets
+from tfbiggan.models.progan_training import ProGANTrainingDiscriminator, ProGANTrainingGenerator
 from tfbiggan.training import ema, progressive, trainer as trainer_lib
+from tfbiggan.training.step import GANStep, StepConfig
 
 
 def _phases(batch_sizes=(10, 10, 10)):
@@ -97,6 +102,103 @@ def tiny_progan_config(steps=4, **training):
     config.training.d_lr = 1e-3
     config.training.beta2 = 0.99
     return config
+
+
+def _progan_iteration(jit_compile):
+    """One ProGAN iteration as one tf.function: the schedule's stage and α assigned from the
+    step, a WGAN-GP (+ drift) D update, a G update and the EMA. 8×8 models (2 stages) with the
+    same initial weights for every call; the schedule is stage 0 at step 0, the fade-in of
+    stage 1 at steps 1-2 (α = 0, 0.5) and stage 1 from step 3.
+
+    Latents and the penalty's ε are fixed functions of the step: TensorFlow's stateless RNG
+    kernels and XLA's draw different numbers on the CPU.
+
+    Returns:
+      (iteration function (images, labels, step) -> stats, [G, D, EMA generator], phases).
+    """
+    keras.utils.set_random_seed(3)
+    kwargs = dict(resolution=8, num_classes=3, fmap_base=16, fmap_max=8)
+    generator = ProGANTrainingGenerator(latent_dim=4, name="generator", **kwargs)
+    discriminator = ProGANTrainingDiscriminator(name="discriminator", **kwargs)
+    ema_generator = ProGANTrainingGenerator(latent_dim=4, name="ema_generator", **kwargs)
+    ema_generator.set_weights(generator.get_weights())
+    optimizers = [keras.optimizers.Adam(1e-2, beta_2=0.99, epsilon=1e-6) for _ in range(2)]
+    optimizers[0].build(generator.trainable_variables)
+    optimizers[1].build(discriminator.trainable_variables)
+    gan_step = GANStep(generator, discriminator, *optimizers, StepConfig(
+        global_batch_size=4, num_d_steps=1, loss="wgan_gp", gp_lambda=10.0))
+
+    def latents(step, stream, index, sub_step, batch):
+        del sub_step
+        phase = tf.cast(step * 7 + stream * 3 + index, tf.float32)
+        rows = tf.cast(tf.reshape(tf.range(batch * 4), [batch, 4]), tf.float32)
+        z = 1.5 * tf.sin(1.3 * rows + phase)
+        y = tf.math.floormod(tf.range(batch) * 2 + tf.cast(step, tf.int32) + stream, 3)
+        return z, y
+
+    def penalty_epsilon(step, index, sub_step, batch):
+        del index, sub_step
+        return 0.5 + 0.45 * tf.sin(tf.cast(tf.range(batch), tf.float32) + tf.cast(step,
+                                                                                 tf.float32))
+
+    gan_step._latents = latents  # pylint: disable=protected-access
+    gan_step._penalty_epsilon = penalty_epsilon  # pylint: disable=protected-access
+    models = [generator, discriminator, ema_generator]
+    phases = progressive.build_phases(2, 4, 8, (4, 4), images_per_example=1)
+    schedule = progressive.ProgressiveSchedule(phases, models)
+    pairs = ema.averaged_pairs(generator, ema_generator)
+
+    def iteration(images, labels, step):
+        schedule.assign(step)
+        stats = gan_step.replica_iteration(images, labels, step)
+        ema.update_ema(pairs, step, 0.9, 0)
+        return stats
+
+    return tf.function(iteration, jit_compile=jit_compile), models, phases
+
+
+@pytest.mark.slow
+def test_xla_iteration_matches_the_graph_iteration_at_every_stage_with_one_trace():
+    runs = []
+    for jit_compile in (False, True):
+        iteration, models, phases = _progan_iteration(jit_compile)
+        initial = helpers.snapshot(models[0])
+        records, seconds = [], []
+        for step in range(4):
+            images, labels = helpers.random_batch(4, 8, 3, seed=step)
+            start = time.perf_counter()
+            stats = iteration(tf.constant(images), tf.constant(labels),
+                              tf.constant(step, tf.int64))
+            seconds.append(time.perf_counter() - start)
+            _, stage, alpha = progressive.state_at(phases, step)
+            for model in models:
+                assert int(model.stage.numpy()) == stage
+                assert float(model.alpha.numpy()) == pytest.approx(alpha, abs=1e-7)
+            records.append(({k: float(v) for k, v in stats.items()},
+                            [helpers.snapshot(m) for m in models]))
+        # One trace serves stage 0, the fade-in and stage 1.
+        assert iteration.experimental_get_tracing_count() == 1
+        if jit_compile:
+            # And one XLA compilation: the first call traces and compiles (tens of seconds),
+            # the others only run (milliseconds). A value XLA needs as a compile-time constant
+            # (e.g. the step) would make it compile again at every step.
+            assert max(seconds[1:]) < 0.2 * seconds[0], seconds
+        runs.append(records)
+    assert [progressive.state_at(phases, s)[1:] for s in range(4)] == [
+        (0, 1.0), (1, 0.0), (1, 0.5), (1, 1.0)]
+    for step, ((graph_stats, graph_weights), (xla_stats, xla_weights)) in enumerate(zip(*runs)):
+        assert graph_stats.keys() == xla_stats.keys()
+        assert all(np.isfinite(v) for v in xla_stats.values())
+        for key, value in graph_stats.items():
+            assert xla_stats[key] == pytest.approx(value, rel=1e-4, abs=1e-5), (step, key)
+        for name, xla, graph in zip(("G", "D", "EMA"), xla_weights, graph_weights):
+            helpers.assert_snapshots_close(xla, graph, atol=2e-5, rtol=1e-4,
+                                           what=f"step {step} {name}")
+    # The weights of the 8×8 stage moved during the fade-in and the stabilisation.
+    final = dict(runs[1][-1][1][0])
+    moved = [path for path, value in initial if "8x8" in path
+             and np.abs(final[path] - value).max() > 1e-4]
+    assert moved
 
 
 @pytest.mark.slow

@@ -51,9 +51,32 @@ def stage_channels(stage, fmap_base, fmap_max):
 
 
 def _upsample(x, factor):
+    """Nearest-neighbour upsampling of NHWC `x` by an integer `factor`.
+
+    The same ops as `repeat(repeat(x, factor, axis=1), factor, axis=2)` (expand, tile,
+    reshape along H, then along W), so values and gradients are identical, but every tile
+    multiple and target shape is a constant. `repeat` builds its multiples at run time, and the
+    gradient of an XLA conditional (the stage switch) then receives them as run-time values;
+    XLA needs reshape shapes to be compile-time constants, so it would fold the whole forward
+    pass into constants (recompiling whenever a weight changes) or fail.
+
+    Args:
+      x: [B, H, W, C] tensor with static H, W and C.
+      factor: a positive integer.
+
+    Returns:
+      [B, H·factor, W·factor, C].
+    """
     if factor == 1:
         return x
-    return ops.repeat(ops.repeat(x, factor, axis=1), factor, axis=2)
+    _, h, w, c = x.shape
+    if None in (h, w, c):
+        raise ValueError(f"_upsample needs static height, width and channels, got shape "
+                         f"{tuple(x.shape)}.")
+    x = ops.tile(ops.expand_dims(x, 2), (1, 1, factor, 1, 1))
+    x = ops.reshape(x, (-1, h * factor, w, c))
+    x = ops.tile(ops.expand_dims(x, 3), (1, 1, 1, factor, 1))
+    return ops.reshape(x, (-1, h * factor, w * factor, c))
 
 
 def _downsample(x, factor):

@@ -124,12 +124,25 @@ class ProgressiveSchedule:
         self._fading = tf.constant([p.fading for p in phases], tf.bool)
 
     def state(self, step):
-        """In-graph (stage int32, α float32) at `step` (an int64 scalar tensor)."""
+        """In-graph stage and α at `step`.
+
+        The phase tables are read with `tf.gather`, whose index may be a run-time value under
+        XLA (a strided slice needs a compile-time constant index, which would make `step` a
+        constant of the compiled program: one XLA compilation per step).
+
+        Args:
+          step: the iteration counter, an integer scalar tensor.
+
+        Returns:
+          (stage int32, α float32) scalars.
+        """
         step = tf.cast(step, tf.int64)
         index = tf.reduce_sum(tf.cast(self._starts <= step, tf.int32)) - 1
-        progress = tf.cast(step - self._starts[index], tf.float64) / self._lengths[index]
-        alpha = tf.where(self._fading[index], progress, tf.constant(1.0, tf.float64))
-        return self._stages[index], tf.cast(alpha, tf.float32)
+        start, length = tf.gather(self._starts, index), tf.gather(self._lengths, index)
+        progress = tf.cast(step - start, tf.float64) / length
+        alpha = tf.where(tf.gather(self._fading, index), progress,
+                         tf.constant(1.0, tf.float64))
+        return tf.gather(self._stages, index), tf.cast(alpha, tf.float32)
 
     def assign(self, step):
         stage, alpha = self.state(step)

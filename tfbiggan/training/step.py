@@ -122,10 +122,7 @@ class GANStep:
             real_part, fake_part = self.loss.d_loss(real_logits, fake_logits)
             per_example = real_part + fake_part
             if self.config.gp_lambda:
-                _, eps_seed = self._penalty_seed(step, index)
-                start, effective = self._draw_slice(sub_step, batch)
-                epsilon = tf.random.stateless_uniform([effective], seed=eps_seed)
-                epsilon = epsilon[start:start + batch]
+                epsilon = self._penalty_epsilon(step, index, sub_step, batch)
                 per_example += self.config.gp_lambda * gan_losses.gradient_penalty(
                     lambda x: self.discriminator(x, real_labels, training=True), real, fake,
                     epsilon)
@@ -145,6 +142,24 @@ class GANStep:
         seed = tf.stack([tf.cast(step, tf.int64), tf.constant(_GP_STREAM * 10_000 + index,
                                                               tf.int64)])
         return seed, seed + [0, 1]
+
+    def _penalty_epsilon(self, step, index, sub_step, batch):
+        """This replica's interpolation weights ε of the gradient penalty, drawn like the
+        latents: once per update over the effective batch, then sliced.
+
+        Args:
+          step: the iteration counter (int64 scalar tensor).
+          index: the D update within the iteration.
+          sub_step: the accumulation sub-step.
+          batch: this replica's batch size.
+
+        Returns:
+          float32 ε in [0, 1), shape [batch].
+        """
+        _, eps_seed = self._penalty_seed(step, index)
+        start, effective = self._draw_slice(sub_step, batch)
+        epsilon = tf.random.stateless_uniform([effective], seed=eps_seed)
+        return epsilon[start:start + batch]
 
     # Generator ------------------------------------------------------------------------------
 
