@@ -40,13 +40,13 @@ def _manual_standing(generator, weights, num_batches, truncation, seed, monkeypa
     layers = normalization.batch_norm_layers(generator)
     records = {id(layer): [] for layer in layers}
     for layer in layers:
-        original = layer._normalize  # pylint: disable=protected-access
+        original = layer._affine  # pylint: disable=protected-access
 
-        def recording(x, training, truncation_, _layer=layer, _original=original):
+        def recording(x, training, truncation_, gain, bias, _layer=layer, _original=original):
             records[id(_layer)].append(np.asarray(x, np.float64))
-            return _original(x, training, truncation_)
+            return _original(x, training, truncation_, gain, bias)
 
-        monkeypatch.setattr(layer, "_normalize", recording)
+        monkeypatch.setattr(layer, "_affine", recording)
     for index in range(num_batches):
         generator.set_weights(weights)
         z, labels = _manual_inputs(generator, truncation, seed, index)

@@ -94,10 +94,19 @@ class _BatchStatistics(keras.layers.Layer):
             bank_variance, low + 1, axis=0)
         return mean, variance
 
-    def _normalize(self, x, training, truncation):
+    def _affine(self, x, training, truncation, gain, bias):
+        """gain · (x − mean) / √(variance + ε) + bias, folded into one scale and one shift
+        (x · s + (bias − mean · s) with s = gain / √(variance + ε), BigGAN-PyTorch's
+        `fused_bn`): two passes over x instead of four, forward and backward.
+
+        `gain` and `bias` are float32 [C] or per-example [B, C]."""
         x32 = ops.cast(x, "float32")
         mean, variance = self._statistics(x32, training, truncation)
-        return (x32 - mean) * ops.rsqrt(variance + self.epsilon)
+        scale = gain * ops.rsqrt(variance + self.epsilon)
+        shift = bias - mean * scale
+        if len(x.shape) == 4 and len(scale.shape) == 2:
+            scale, shift = scale[:, None, None, :], shift[:, None, None, :]
+        return ops.cast(x32 * scale + shift, self.compute_dtype)
 
     # Standing statistics -----------------------------------------------------------------
 
@@ -234,13 +243,9 @@ class ConditionalBN(_BatchStatistics):
         validation.check_rank("ConditionalBN", "condition", condition.shape, 2)
         validation.check_last_dim("ConditionalBN", "condition", condition.shape,
                                   self._condition_dim)
-        normalized = self._normalize(x, training, truncation)
         gain = 1.0 + ops.cast(self.gain(condition, training=training), "float32")
         bias = ops.cast(self.bias(condition, training=training), "float32")
-        if len(x.shape) == 4:
-            gain = gain[:, None, None, :]
-            bias = bias[:, None, None, :]
-        return ops.cast(normalized * gain + bias, self.compute_dtype)
+        return self._affine(x, training, truncation, gain, bias)
 
     def compute_output_shape(self, x_shape, condition_shape):
         input_shape = x_shape
@@ -285,8 +290,8 @@ class StandingBatchNorm(_BatchStatistics):
 
     def call(self, x, training=False, truncation=None):
         validation.check_last_dim("StandingBatchNorm", "x", x.shape, self.channels)
-        normalized = self._normalize(x, training, truncation)
-        return ops.cast(normalized * self.gamma + self.beta, self.compute_dtype)
+        return self._affine(x, training, truncation, ops.convert_to_tensor(self.gamma),
+                            ops.convert_to_tensor(self.beta))
 
     def compute_output_shape(self, input_shape):
         return input_shape
