@@ -115,10 +115,14 @@ class SplitOverReplicas:
         return tf.nest.map_structure(lambda t: np.asarray(t)[:count], outputs)
 
 
+def _is_multi_replica(strategy):
+    return strategy is not None and int(strategy.num_replicas_in_sync) > 1
+
+
 def split_over_replicas(fn, strategy):
     """`fn` unchanged without a strategy or with one replica (or when it is already split for
     `strategy`), else `SplitOverReplicas(fn, strategy)`."""
-    if strategy is None or int(strategy.num_replicas_in_sync) == 1:
+    if not _is_multi_replica(strategy):
         return fn
     if isinstance(fn, SplitOverReplicas) and fn.strategy is strategy:
         return fn
@@ -129,7 +133,7 @@ def _generator_forward(source, strategy, use_bank):
     """The inference call of a tfbiggan generator, compiled once per (generator, strategy,
     bank use): fn(z, class ids[, truncation column]) → images."""
     by_key = _FORWARD.setdefault(source, {})
-    split = strategy is not None and int(strategy.num_replicas_in_sync) > 1
+    split = _is_multi_replica(strategy)
     key = (strategy if split else None, use_bank)
     forward = by_key.get(key)
     if forward is None:
@@ -203,7 +207,7 @@ def iter_samples(generator_or_module, num_samples, batch_size=100, truncation=1.
         z = sampling.truncated_z(count, dim_z, truncation, (seed, 0, index), mode="hub")
         batch_labels = labels[start:start + count]
         yield np.asarray(run(z, batch_labels), np.float32), batch_labels
-        if log_every and ((index + 1) % log_every == 0 or start + count == num_samples):
+        if (index + 1) % log_every == 0 or start + count == num_samples:
             logging.info("Generated %d / %d samples (truncation %g).", start + count,
                          num_samples, truncation)
 
@@ -334,13 +338,25 @@ def feature_network_name(feature_fn):
     return _slug(name)
 
 
-def _extract(feature_fn, batches, total, what, log_every, keep_images=False, progress=False):
-    """Runs `feature_fn` over (images, labels) batches → dict of concatenated arrays.
+def _with_progress(batches, total, unit, progress):
+    """Yields the (images, labels) batches; with `progress`, a Keras progress bar (on stdout)
+    counts the images of each batch once the caller has processed it."""
+    if not progress:
+        yield from batches
+        return
+    bar = keras.utils.Progbar(total, unit_name=unit)
+    done = 0
+    for images, labels in batches:
+        yield images, labels
+        done += len(images)
+        bar.update(min(done, total))
 
-    With `progress`, a Keras progress bar counts the images (on stdout)."""
+
+def _extract(feature_fn, batches, total, what, log_every, keep_images=False, progress=False):
+    """Runs `feature_fn` over (images, labels) batches → dict of concatenated arrays."""
     out = {"features": [], "logits": [], "labels": [], "images": []}
     done = 0
-    bar = keras.utils.Progbar(total, unit_name=what.split()[-1]) if progress else None
+    batches = _with_progress(batches, total, what.split()[-1], progress)
     for index, (images, labels) in enumerate(batches):
         features, logits = feature_fn(images)
         out["features"].append(np.asarray(features, np.float32).reshape(len(images), -1))
@@ -350,8 +366,6 @@ def _extract(feature_fn, batches, total, what, log_every, keep_images=False, pro
         if keep_images:
             out["images"].append(images)
         done += len(images)
-        if bar is not None:
-            bar.update(min(done, total))
         if (index + 1) % log_every == 0 or done >= total:
             logging.info("Extracted features of %d / %d %s.", done, total, what)
     return {key: np.concatenate(value) if value else None for key, value in out.items()}
@@ -391,14 +405,11 @@ class _RealSide:
             return feature_statistics.load_statistics(path)
         stats = feature_statistics.RunningStatistics()
         done = 0
-        bar = (keras.utils.Progbar(reference.num_examples, unit_name="real image")
-               if self.progress else None)
-        for images, _ in reference.batches(self.batch_size):
+        for images, _ in _with_progress(reference.batches(self.batch_size),
+                                        reference.num_examples, "real image", self.progress):
             features, _ = self.feature_fn(images)
             stats.update(np.asarray(features).reshape(len(images), -1))
             done += len(images)
-            if bar is not None:
-                bar.update(min(done, reference.num_examples))
         logging.info("Computed reference statistics over %d images of %s.", done,
                      reference.name)
         if path:

@@ -127,9 +127,8 @@ class ProjectionHead(keras.layers.Layer):
     def call(self, h, y_onehot, training=False):
         features = ops.sum(ops.relu(ops.cast(h, "float32")), axis=(1, 2))
         head_inputs = features
-        if self.minibatch is not None:
-            closeness = self.minibatch(features)[:, -self.minibatch_kernels:]
-            head_inputs = ops.concatenate([features, closeness], axis=-1)
+        if self.minibatch is not None:  # [h, closeness]: the layer appends its features.
+            head_inputs = self.minibatch(features)
         logits = self.linear(ops.cast(head_inputs, self.compute_dtype), training=training)[:, 0]
         logits = ops.cast(logits, "float32")
         if self.embed is not None:

@@ -143,9 +143,9 @@ class ProGANTrainingDiscriminator(ProGANDiscriminator):
                                training=training, return_features=True)
         head = h
         if self.minibatch_kernels:
-            closeness = self.minibatch_discrimination(h)[:, -self.minibatch_kernels:]
+            head = self.minibatch_discrimination(h)  # [h, closeness]
+            closeness = head[:, -self.minibatch_kernels:]
             base = base + ops.cast(self.minibatch_dense(closeness), "float32")
-            head = ops.concatenate([h, closeness], axis=-1)
         logits = base
         if self.class_logits:
             logits = base + ops.cast(self.class_dense(head), "float32")
