@@ -51,28 +51,42 @@ def graph_flops(concrete_function):
     return int(model_analyzer.profile(concrete_function.graph, options=options).total_float_ops)
 
 
+def interleaved_median_seconds(fns, repeats, warmup=1):
+    """Median wall time of each of `fns` (each blocks until done), called in turn within every
+    round, so that a change of machine speed during the run affects them all alike."""
+    for _ in range(warmup):
+        for fn in fns:
+            fn()
+    times = [[] for _ in fns]
+    for _ in range(repeats):
+        for fn, out in zip(fns, times):
+            start = time.perf_counter()
+            fn()
+            out.append(time.perf_counter() - start)
+    return [statistics.median(t) for t in times]
+
+
+def conv_probe(dtype=tf.float32, quick=False):
+    """A large 3×3 convolution: returns (blocking callable, FLOPs per call)."""
+    batch, size, channels = (4, 32, 64) if quick else (8, 64, 256)
+    x = tf.cast(tf.random.normal([batch, size, size, channels]), dtype)
+    k = tf.cast(tf.random.normal([3, 3, channels, channels]), dtype)
+    conv = tf.function(lambda: tf.reduce_sum(tf.cast(tf.nn.conv2d(x, k, 1, "SAME"), tf.float32)))
+    return (lambda: conv().numpy()), 2 * batch * size * size * 9 * channels * channels
+
+
 def measured_peaks(quick=False, repeats=5):
-    """This machine's float32 FLOP/s for a large matrix product and a large 3×3 convolution."""
+    """This machine's FLOP/s for a large float32 matrix product and a large 3×3 convolution
+    (float32 and bfloat16)."""
     n = 1024 if quick else 4096
     a = tf.random.normal([n, n])
     b = tf.random.normal([n, n])
     matmul = tf.function(lambda: tf.reduce_sum(tf.matmul(a, b)))
-    t_matmul = median_seconds(lambda: matmul().numpy(), repeats)
-    batch, size, channels = (4, 32, 64) if quick else (8, 64, 256)
-    x = tf.random.normal([batch, size, size, channels])
-    k = tf.random.normal([3, 3, channels, channels])
-    conv = tf.function(lambda: tf.reduce_sum(tf.nn.conv2d(x, k, 1, "SAME")))
-    t_conv = median_seconds(lambda: conv().numpy(), repeats)
-    xb, kb = tf.cast(x, tf.bfloat16), tf.cast(k, tf.bfloat16)
-    conv_bf16 = tf.function(
-        lambda: tf.reduce_sum(tf.cast(tf.nn.conv2d(xb, kb, 1, "SAME"), tf.float32)))
-    t_conv_bf16 = median_seconds(lambda: conv_bf16().numpy(), repeats)
-    conv_flops = 2 * batch * size * size * 9 * channels * channels
-    return {
-        "matmul_gflops": 2 * n ** 3 / t_matmul / 1e9,
-        "conv_gflops": conv_flops / t_conv / 1e9,
-        "conv_bf16_gflops": conv_flops / t_conv_bf16 / 1e9,
-    }
+    peaks = {"matmul_gflops": 2 * n ** 3 / median_seconds(lambda: matmul().numpy(), repeats) / 1e9}
+    for name, dtype in (("conv_gflops", tf.float32), ("conv_bf16_gflops", tf.bfloat16)):
+        probe, flops = conv_probe(dtype, quick)
+        peaks[name] = flops / median_seconds(probe, repeats) / 1e9
+    return peaks
 
 
 def command_line():

@@ -5,13 +5,14 @@ import sys
 import keras
 import numpy as np
 import pytest
+import tensorflow as tf
 
 from tests import conftest  # noqa: F401  (sets up two logical CPU devices)
 from tests import layer_harness
 from tests.layers.test_normalization import np_cbn
 from tests.layers.test_spectral_norm import (BASE_CONFIG_KEYS, constructor_keys, np_conv,
                                              np_sn_kernel_of, randn)
-from tfbiggan.layers.blocks import DBlock, GBlock
+from tfbiggan.layers.blocks import DBlock, GBlock, upsample
 from tfbiggan.layers.deep_blocks import DeepDBlock, DeepGBlock
 
 
@@ -239,6 +240,44 @@ def test_deep_block_parameter_counts():
 
 
 # --- NumPy forward passes ---------------------------------------------------------------------
+
+@pytest.mark.parametrize("compile_mode", ["eager", "graph", "xla"])
+def test_upsample_repeats_pixels_and_sums_gradient_blocks(compile_mode):
+    x, dy = randn(2, 3, 5, 4, seed=40), randn(2, 6, 10, 4, seed=41)
+
+    def forward_backward(x_t):
+        with tf.GradientTape() as tape:
+            tape.watch(x_t)
+            y = upsample(x_t)
+        return y, tape.gradient(y, x_t, output_gradients=tf.constant(dy))
+
+    fn = {"eager": forward_backward, "graph": tf.function(forward_backward),
+          "xla": tf.function(forward_backward, jit_compile=True)}[compile_mode]
+    y, dx = fn(tf.constant(x))
+    np.testing.assert_array_equal(y.numpy(), up(x))
+    # d/dx of nearest upsampling: each input pixel receives the sum of its 2×2 output block.
+    np.testing.assert_allclose(dx.numpy(), pool(dy) * 4.0, rtol=1e-6, atol=1e-6)
+
+
+def test_upsample_keeps_bfloat16_and_second_derivative():
+    x = tf.constant(randn(1, 2, 2, 3, seed=42))
+    assert upsample(tf.cast(x, tf.bfloat16)).dtype == tf.bfloat16
+    with tf.GradientTape() as outer:
+        outer.watch(x)
+        with tf.GradientTape() as inner:
+            inner.watch(x)
+            loss = tf.reduce_sum(tf.square(upsample(x)))
+        grad = inner.gradient(loss, x)  # 2 · 4 · x
+        total = tf.reduce_sum(grad * x)  # 8 · Σx², whose gradient is 16 · x
+    np.testing.assert_allclose(grad.numpy(), 8.0 * x.numpy(), rtol=1e-6)
+    np.testing.assert_allclose(outer.gradient(total, x).numpy(), 16.0 * x.numpy(), rtol=1e-6)
+
+
+def test_upsample_needs_static_spatial_shape():
+    traced = tf.function(upsample, input_signature=[tf.TensorSpec([1, None, 4, 3])])
+    with pytest.raises(ValueError, match="static height and width"):
+        traced.get_concrete_function()
+
 
 @pytest.mark.parametrize("make,x_shape", [
     (lambda: DBlock(4, preactivation=False), (2, 6, 4, 3)),  # first block

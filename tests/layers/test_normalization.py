@@ -238,6 +238,58 @@ def test_two_replicas_with_half_batches_equal_one_replica(synchronized):
     np.testing.assert_allclose(mirrored.gain.u.numpy(), single.gain.u.numpy(), atol=1e-6)
 
 
+def _moments_reference(x, gain, bias, epsilon):
+    """Batch norm with per-example or per-channel gain and bias, from tf.nn.moments (float64)."""
+    mean, variance = tf.nn.moments(x, axes=[0, 1, 2])
+    if len(gain.shape) == 2:
+        gain, bias = gain[:, None, None, :], bias[:, None, None, :]
+    return (x - mean) / tf.sqrt(variance + epsilon) * gain + bias
+
+
+@pytest.mark.parametrize("conditional", [True, False], ids=["conditional", "standing"])
+@pytest.mark.parametrize("jit_compile", [False, True], ids=["graph", "xla"])
+def test_training_path_matches_moments_formula_with_gradients(conditional, jit_compile):
+    """Local-statistics training calls use one fused batch-norm kernel (with XLA too): same
+    outputs, input and parameter gradients, and moving statistics as the moments formula."""
+    x, c, w = randn(4, 3, 5, 6, seed=80) * 2.0 + 1.5, randn(4, 5, seed=81), randn(4, 3, 5, 6,
+                                                                                     seed=82)
+    if conditional:
+        layer = ConditionalBN(momentum=0.6, epsilon=1e-3, use_spectral_norm=False)
+        layer(x, c)
+        _random_projections(layer, seed=83)
+        params = [layer.gain.kernel, layer.bias.kernel]
+    else:
+        layer = StandingBatchNorm(momentum=0.6, epsilon=1e-3)
+        layer(x)
+        layer.gamma.assign(randn(6, seed=84) + 1.0)
+        layer.beta.assign(randn(6, seed=85))
+        params = [layer.gamma, layer.beta]
+
+    def train(x_t):
+        with tf.GradientTape() as tape:
+            tape.watch(x_t)
+            y = layer(x_t, c, training=True) if conditional else layer(x_t, training=True)
+            loss = tf.reduce_sum(y * w)
+        return [y] + tape.gradient(loss, [x_t] + params)
+
+    got = tf.function(train, jit_compile=jit_compile)(tf.constant(x))
+
+    x64, c64, w64 = (tf.constant(a, tf.float64) for a in (x, c, w))
+    p64 = [tf.constant(p.numpy(), tf.float64) for p in params]
+    with tf.GradientTape() as tape:
+        tape.watch([x64] + p64)
+        gain, bias = (1.0 + c64 @ p64[0], c64 @ p64[1]) if conditional else p64
+        y64 = _moments_reference(x64, gain, bias, 1e-3)
+        loss = tf.reduce_sum(y64 * w64)
+    expected = [y64] + tape.gradient(loss, [x64] + p64)
+    for name, a, b in zip(["output", "d/dx", "d/dparam0", "d/dparam1"], got, expected):
+        np.testing.assert_allclose(a.numpy(), b.numpy(), rtol=1e-4, atol=1e-4, err_msg=name)
+    np.testing.assert_allclose(layer.moving_mean.numpy(), 0.4 * np_moments(x)[0], rtol=1e-5,
+                               atol=1e-6)
+    np.testing.assert_allclose(layer.moving_variance.numpy(),
+                               0.6 + 0.4 * np_unbiased_variance(x), rtol=1e-5)
+
+
 # --- Standing statistics and the truncation bank ----------------------------------------------
 
 def _two_bn_model(cbn, bn):

@@ -1,6 +1,7 @@
 """BigGAN residual blocks: GBlock (up) and DBlock (down)."""
 
 import keras
+import tensorflow as tf
 from keras import ops
 
 from tfbiggan import validation
@@ -8,9 +9,23 @@ from tfbiggan.layers.normalization import ConditionalBN
 from tfbiggan.layers.spectral_norm import SpectralNormConv
 
 
+@tf.custom_gradient
 def upsample(x):
-    """Nearest-neighbour ×2 upsampling (NHWC)."""
-    return ops.repeat(ops.repeat(x, 2, axis=1), 2, axis=2)
+    """Nearest-neighbour ×2 upsampling (NHWC); needs a static height and width.
+
+    The same values as repeating every row and column twice. The gradient sums each 2×2 block
+    of the incoming gradient as one strided pooling (4 · avg-pool), instead of the gradient of
+    two repeats (reshape, reduce, reshape twice); both directions are single ops with XLA
+    kernels.
+    """
+    height, width = x.shape[1], x.shape[2]
+    if height is None or width is None:
+        raise ValueError(f"upsample needs a static height and width, got shape {x.shape}.")
+
+    def gradient(dy):
+        return tf.nn.avg_pool2d(dy, 2, 2, "VALID") * ops.cast(4.0, dy.dtype)
+
+    return tf.image.resize(x, (2 * height, 2 * width), method="nearest"), gradient
 
 
 def downsample(x):
@@ -95,7 +110,9 @@ class GBlock(_ConditionalBlock):
 
     main: CBN → ReLU → upsample ×2 → SN 3×3 conv → CBN → ReLU → SN 3×3 conv;
     shortcut: upsample ×2 → SN 1×1 conv (when channels change or the block upsamples).
-    Both conditional batch norms take the block's condition vector.
+    Both conditional batch norms take the block's condition vector. The 1×1 convolution is
+    computed before the upsampling: it acts on each pixel alone, so conv(upsample(x)) and
+    upsample(conv(x)) are the same values, at a quarter of the cost.
 
     Args:
       out_channels: output channels.
@@ -135,12 +152,13 @@ class GBlock(_ConditionalBlock):
         h = ops.relu(self.bn1(x, condition, training=training, truncation=truncation))
         if self.upsample:
             h = upsample(h)
-            x = upsample(x)
         h = self.conv1(h, training=training)
         h = ops.relu(self.bn2(h, condition, training=training, truncation=truncation))
         h = self.conv2(h, training=training)
         if self.conv_sc is not None:
             x = self.conv_sc(x, training=training)
+        if self.upsample:
+            x = upsample(x)
         return h + x
 
 
@@ -149,8 +167,9 @@ class DBlock(_ResidualBlock):
     """BigGAN discriminator block ("ResBlock down").
 
     main: [ReLU] → SN 3×3 conv → ReLU → SN 3×3 conv → [avg-pool 2×2];
-    shortcut: SN 1×1 conv when channels change or the block downsamples (identity
-    otherwise), applied before the pool with pre-activation and after it without.
+    shortcut: [avg-pool 2×2] → SN 1×1 conv, the convolution present when channels change or
+    the block downsamples (identity otherwise). BigGAN-PyTorch convolves before pooling in
+    pre-activation blocks; the two orders give the same values.
 
     Args:
       out_channels: output channels (also the width of the first convolution, "D_wide").
@@ -185,10 +204,9 @@ class DBlock(_ResidualBlock):
             self.conv_sc.build(tuple(input_shape))
 
     def _shortcut(self, x, training):
-        if self.preactivation:
-            if self.conv_sc is not None:
-                x = self.conv_sc(x, training=training)
-            return downsample(x) if self.downsample else x
+        # BigGAN-PyTorch pools after the 1×1 convolution in pre-activation blocks. Averaging
+        # commutes with a per-pixel affine map, so pooling first gives the same values (to
+        # rounding) with a quarter of the convolution's work.
         if self.downsample:
             x = downsample(x)
         return self.conv_sc(x, training=training) if self.conv_sc is not None else x

@@ -54,21 +54,11 @@ class _BatchStatistics(keras.layers.Layer):
         if training:
             axes = list(range(len(x.shape) - 1))
             mean, variance = ops.moments(x, axes=axes, synchronized=self.synchronized)
-            if self._accumulating:
-                self.standing_mean_sum.assign_add(mean)
-                self.standing_variance_sum.assign_add(variance)
-                self.standing_count.assign_add(1.0)
-            else:
-                count = ops.cast(ops.prod(ops.shape(x)[:-1]), "float32")
-                if self.synchronized:
-                    count = count * _num_replicas_in_sync()
-                # The moving variance tracks the unbiased batch variance (as in PyTorch and
-                # BigGAN-PyTorch); normalisation uses the biased one.
-                unbiased = variance * count / ops.maximum(count - 1.0, 1.0)
-                self.moving_mean.assign(
-                    self.momentum * self.moving_mean + (1.0 - self.momentum) * mean)
-                self.moving_variance.assign(
-                    self.momentum * self.moving_variance + (1.0 - self.momentum) * unbiased)
+            count = ops.cast(ops.prod(ops.shape(x)[:-1]), "float32")
+            if self.synchronized:
+                count = count * _num_replicas_in_sync()
+            self._record_batch_statistics(
+                mean, variance, variance * count / ops.maximum(count - 1.0, 1.0))
             return mean, variance
         if truncation is not None and self.num_truncation_stats:
             return self._bank_statistics(truncation)
@@ -79,6 +69,20 @@ class _BatchStatistics(keras.layers.Layer):
         variance = ops.where(has_standing, self.standing_variance_sum / safe_count,
                              self.moving_variance)
         return mean, variance
+
+    def _record_batch_statistics(self, mean, variance, unbiased):
+        """Adds batch moments to the standing sums, or to the moving averages. The moving
+        variance tracks the unbiased batch variance (as in PyTorch and BigGAN-PyTorch);
+        normalisation and standing statistics use the biased one."""
+        if self._accumulating:
+            self.standing_mean_sum.assign_add(mean)
+            self.standing_variance_sum.assign_add(variance)
+            self.standing_count.assign_add(1.0)
+        else:
+            self.moving_mean.assign(
+                self.momentum * self.moving_mean + (1.0 - self.momentum) * mean)
+            self.moving_variance.assign(
+                self.momentum * self.moving_variance + (1.0 - self.momentum) * unbiased)
 
     def _bank_statistics(self, truncation):
         rows = self.num_truncation_stats
@@ -101,12 +105,33 @@ class _BatchStatistics(keras.layers.Layer):
 
         `gain` and `bias` are float32 [C] or per-example [B, C]."""
         x32 = ops.cast(x, "float32")
+        if training and len(x.shape) == 4 and not (
+                self.synchronized and _num_replicas_in_sync() > 1):
+            return ops.cast(self._fused_affine(x32, gain, bias), self.compute_dtype)
         mean, variance = self._statistics(x32, training, truncation)
         scale = gain * ops.rsqrt(variance + self.epsilon)
         shift = bias - mean * scale
         if len(x.shape) == 4 and len(scale.shape) == 2:
             scale, shift = scale[:, None, None, :], shift[:, None, None, :]
         return ops.cast(x32 * scale + shift, self.compute_dtype)
+
+    def _fused_affine(self, x, gain, bias):
+        """Training-mode `_affine` of a float32 NHWC batch with local statistics, through one
+        fused batch-norm kernel forward and one backward (oneDNN on CPUs, XLA on TPUs).
+
+        A per-channel gain and bias go into the kernel; per-example ones are applied to its
+        normalised output. Same values as the unfused path to float32 rounding."""
+        per_channel = len(gain.shape) == 1
+        ones = ops.ones((x.shape[-1],), "float32")
+        y, mean, unbiased = tf.compat.v1.nn.fused_batch_norm(
+            x, gain if per_channel else ones, bias if per_channel else ones * 0.0,
+            epsilon=self.epsilon, is_training=True)
+        count = ops.cast(ops.prod(ops.shape(x)[:-1]), "float32")
+        self._record_batch_statistics(
+            mean, unbiased * ops.maximum(count - 1.0, 1.0) / count, unbiased)
+        if per_channel:
+            return y
+        return y * gain[:, None, None, :] + bias[:, None, None, :]
 
     # Standing statistics -----------------------------------------------------------------
 

@@ -137,6 +137,9 @@ class SpectralNormConv(_SpectralNormLayer):
         kernel = ops.cast(self.normalized_kernel(training), self.compute_dtype)
         outputs = ops.conv(inputs, kernel, strides=self.strides, padding=self.padding)
         if self.use_bias:
+            # A broadcast add, not BiasAdd: both fuse into the forward convolution, but BiasAdd
+            # also fuses its gradient into the filter gradient (oneDNN's backward-weights with
+            # bias), which made a BigGAN 32×32 training iteration 5% slower on a CPU.
             outputs = outputs + self.bias
         return outputs
 
