@@ -10,8 +10,8 @@ Settings (one iteration = num_d_steps D updates + one G update, real data held i
   c  the paper's BigGAN-128 (ch 96), batch 4
 Each (setting, jit, precision) runs in its own process so that peak memory is its own.
 FLOPs come from TensorFlow's op statistics of the iteration's graph; utilisation divides the
-achieved FLOP/s by this machine's measured peak (a large float32 3×3 convolution, measured in
-the same run).
+achieved FLOP/s by this machine's measured peak: a large 3×3 convolution of the same precision,
+timed in the same process between consecutive iterations (median over the timed rounds).
 """
 
 import json
