@@ -176,8 +176,11 @@ def test_two_replicas_give_the_weights_of_one():
             trainer.generator, trainer.discriminator, trainer.ema_generator)]))
 
     (stats_1, models_1), (stats_2, models_2) = results
+    # One G step of up to ~1.4 · lr each way on the batch-norm-invariant biases (see helpers).
+    invariant_atol = 3.0 * single.config.training.g_lr
     for name, a, b in zip(("G", "D", "EMA"), models_2, models_1):
-        helpers.assert_snapshots_close(a, b, atol=1e-5, rtol=1e-5, what=name)
+        helpers.assert_snapshots_close(a, b, atol=1e-5, rtol=1e-5, what=name,
+                                       bn_invariant_atol=invariant_atol)
     # Losses are global means on both (gradient norms are per-replica values, not compared).
     for key in ("d_loss", "d_real", "d_fake", "g_loss"):
         np.testing.assert_allclose(stats_2[key], stats_1[key], rtol=1e-5, err_msg=key)
@@ -253,8 +256,11 @@ def test_iteration_compiles_with_xla():
             trainer.generator, trainer.discriminator, trainer.ema_generator)])
     assert int(compiled.step.numpy()) == 2
     assert max(np.abs(a - b).max() for (_, a), (_, b) in zip(snapshots[1][0], initial)) > 1e-4
+    # Two steps of up to ~1.4 · lr each way on the batch-norm-invariant biases (see helpers).
+    invariant_atol = 6.0 * reference.config.training.g_lr
     for name, a, b in zip(("G", "D", "EMA"), snapshots[1], snapshots[0]):
-        helpers.assert_snapshots_close(a, b, atol=2e-5, rtol=1e-4, what=name)
+        helpers.assert_snapshots_close(a, b, atol=2e-5, rtol=1e-4, what=name,
+                                       bn_invariant_atol=invariant_atol)
 
 
 if __name__ == "__main__":
