@@ -75,18 +75,13 @@ def conv_probe(dtype=tf.float32, quick=False):
     return (lambda: conv().numpy()), 2 * batch * size * size * 9 * channels * channels
 
 
-def measured_peaks(quick=False, repeats=5):
-    """This machine's FLOP/s for a large float32 matrix product and a large 3×3 convolution
-    (float32 and bfloat16)."""
+def matmul_peak_gflops(quick=False, repeats=5):
+    """This machine's float32 FLOP/s for a large matrix product."""
     n = 1024 if quick else 4096
     a = tf.random.normal([n, n])
     b = tf.random.normal([n, n])
     matmul = tf.function(lambda: tf.reduce_sum(tf.matmul(a, b)))
-    peaks = {"matmul_gflops": 2 * n ** 3 / median_seconds(lambda: matmul().numpy(), repeats) / 1e9}
-    for name, dtype in (("conv_gflops", tf.float32), ("conv_bf16_gflops", tf.bfloat16)):
-        probe, flops = conv_probe(dtype, quick)
-        peaks[name] = flops / median_seconds(probe, repeats) / 1e9
-    return peaks
+    return 2 * n ** 3 / median_seconds(lambda: matmul().numpy(), repeats) / 1e9
 
 
 def command_line():

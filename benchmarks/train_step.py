@@ -94,12 +94,10 @@ def main(argv):
     jits = {"on": ["on"], "off": ["off"], "both": ["off", "on"]}[_JIT.value]
     precisions = ["float32"] if _QUICK.value else _PRECISION.value
     iters, warmup = (2, 1) if _QUICK.value else (_ITERS.value, _WARMUP.value)
-    peaks = common.measured_peaks(quick=_QUICK.value)
     print(f"machine: {common.machine_line()}")
-    print(f"measured peak: matmul {peaks['matmul_gflops']:.1f} GFLOP/s, 3x3 conv "
-          f"{peaks['conv_gflops']:.1f} GFLOP/s (float32), {peaks['conv_bf16_gflops']:.1f} "
-          f"GFLOP/s (bfloat16). Utilisation divides by the peak of the same precision measured "
-          f"again in each row's process, the convolution timed between the iterations")
+    print(f"measured peak: matmul {common.matmul_peak_gflops(quick=_QUICK.value):.1f} GFLOP/s "
+          f"(float32); 3x3 conv per row (\"peak conv\", same precision, timed in the row's "
+          f"process between the iterations), which utilisation divides by")
     print(f"{'setting':8s} {'jit':4s} {'precision':15s} {'s/iter':>8s} {'img/s':>8s} "
           f"{'GFLOP/iter':>11s} {'GFLOP/s':>8s} {'peak conv':>9s} {'util':>6s} {'peak MB':>8s}")
     rows = []

@@ -54,11 +54,7 @@ class _BatchStatistics(keras.layers.Layer):
         if training:
             axes = list(range(len(x.shape) - 1))
             mean, variance = ops.moments(x, axes=axes, synchronized=self.synchronized)
-            count = ops.cast(ops.prod(ops.shape(x)[:-1]), "float32")
-            if self.synchronized:
-                count = count * _num_replicas_in_sync()
-            self._record_batch_statistics(
-                mean, variance, variance * count / ops.maximum(count - 1.0, 1.0))
+            self._record_batch_statistics(mean, variance, variance * self._bessel(x))
             return mean, variance
         if truncation is not None and self.num_truncation_stats:
             return self._bank_statistics(truncation)
@@ -69,6 +65,14 @@ class _BatchStatistics(keras.layers.Layer):
         variance = ops.where(has_standing, self.standing_variance_sum / safe_count,
                              self.moving_variance)
         return mean, variance
+
+    def _bessel(self, x):
+        """n / (n − 1) for the n values per channel behind the batch statistics of `x` (over
+        all replicas when synchronised): biased variance × this = unbiased variance."""
+        count = ops.cast(ops.prod(ops.shape(x)[:-1]), "float32")
+        if self.synchronized:
+            count = count * _num_replicas_in_sync()
+        return count / ops.maximum(count - 1.0, 1.0)
 
     def _record_batch_statistics(self, mean, variance, unbiased):
         """Adds batch moments to the standing sums, or to the moving averages. The moving
@@ -99,9 +103,10 @@ class _BatchStatistics(keras.layers.Layer):
         return mean, variance
 
     def _affine(self, x, training, truncation, gain, bias):
-        """gain · (x − mean) / √(variance + ε) + bias, folded into one scale and one shift
-        (x · s + (bias − mean · s) with s = gain / √(variance + ε), BigGAN-PyTorch's
-        `fused_bn`): two passes over x instead of four, forward and backward.
+        """gain · (x − mean) / √(variance + ε) + bias. Training calls on NHWC batches with local
+        statistics use the fused kernel (`_fused_affine`); otherwise the transform is folded
+        into one scale and one shift (x · s + (bias − mean · s) with s = gain / √(variance + ε),
+        BigGAN-PyTorch's `fused_bn`): two passes over x instead of four, forward and backward.
 
         `gain` and `bias` are float32 [C] or per-example [B, C]."""
         x32 = ops.cast(x, "float32")
@@ -122,13 +127,12 @@ class _BatchStatistics(keras.layers.Layer):
         A per-channel gain and bias go into the kernel; per-example ones are applied to its
         normalised output. Same values as the unfused path to float32 rounding."""
         per_channel = len(gain.shape) == 1
-        ones = ops.ones((x.shape[-1],), "float32")
+        channels = (x.shape[-1],)
         y, mean, unbiased = tf.compat.v1.nn.fused_batch_norm(
-            x, gain if per_channel else ones, bias if per_channel else ones * 0.0,
+            x, gain if per_channel else ops.ones(channels, "float32"),
+            bias if per_channel else ops.zeros(channels, "float32"),
             epsilon=self.epsilon, is_training=True)
-        count = ops.cast(ops.prod(ops.shape(x)[:-1]), "float32")
-        self._record_batch_statistics(
-            mean, unbiased * ops.maximum(count - 1.0, 1.0) / count, unbiased)
+        self._record_batch_statistics(mean, unbiased / self._bessel(x), unbiased)
         if per_channel:
             return y
         return y * gain[:, None, None, :] + bias[:, None, None, :]
