@@ -6,14 +6,17 @@
     python -m tfbiggan.evaluate --module=PATH --metrics=fid,is --feature_network=digits \\
         --sweep=0.2,0.4,0.6,0.8,1.0 --output=results.json
 
-Metrics: fid, is, kid, pr, intra_fid, swd, ms_ssim, class_consistency (see
-`tfbiggan.evaluation.METRICS`). The feature network defaults to the digits classifier when the
-run's data source is "digits" and no `--inception` is given, else to the Inception network
-(`--inception` or the environment variable TFBIGGAN_INCEPTION). The real images are the
-digits' training split for digits runs, else `--num_reference` examples of the run's data
-config (from config.json, or stored in the module), changed with `--data=key=value,...`.
-The JSON records the checkpoint step the figures come from; `--sweep` adds the IS/FID
-truncation curve (also written beside the JSON as `*_truncation_curve.csv/.png`).
+Every evaluation reports FID, IS, precision/recall, density/coverage and within-class variety
+(and class consistency with a data set's classifier), each beside its real-vs-real value: the
+same figure between the reference and a second, disjoint real split of the samples' size
+(`tfbiggan.evaluation.suites`). `--metrics` adds more: kid, intra_fid, swd, ms_ssim (see
+`tfbiggan.evaluation.METRICS`). The feature network defaults to the data set's classifier
+for the digits and Fashion-MNIST (unless `--inception` is given), else to the Inception
+network (`--inception` or the environment variable TFBIGGAN_INCEPTION); the real images come
+from the run's data config (from config.json, or stored in the module), changed with
+`--data=key=value,...`. The JSON records the checkpoint step the figures come from and the
+real values under "real"; `--sweep` adds the truncation curve (also written beside the JSON
+as `*_truncation_curve.csv/.png`, the real data's point on it).
 """
 
 import json
@@ -33,16 +36,20 @@ def _define_flags(flag_values=FLAGS):
                          **fv)
     flags.DEFINE_string("module", None, "Path of an exported module (instead of --workdir).",
                         **fv)
-    flags.DEFINE_list("metrics", ["fid", "is"], "Metrics to compute.", **fv)
+    flags.DEFINE_list("metrics", [], "Metrics beside the standard ones (fid, is, pr, dc, "
+                      "variety; class_consistency with a classifier): kid, intra_fid, swd, "
+                      "ms_ssim.", **fv)
     flags.DEFINE_integer("num_samples", 10000, "Generated samples.", **fv)
     flags.DEFINE_float("truncation", 1.0, "Truncation in (0, 1] (TF-Hub convention).", **fv)
-    flags.DEFINE_enum("feature_network", "auto", ["auto", "digits", "inception"],
-                      "auto: digits for digits data (unless --inception is given), else "
-                      "inception.", **fv)
+    flags.DEFINE_enum("feature_network", "auto",
+                      ["auto", "digits", "fashion_mnist", "inception"],
+                      "auto: the data set's classifier for the digits and Fashion-MNIST "
+                      "(unless --inception is given), else inception.", **fv)
     flags.DEFINE_string("inception", None,
                         "Local path or TF-Hub handle of the Inception network.", **fv)
     flags.DEFINE_list("data", [], "Overrides of the reference data config, key=value.", **fv)
-    flags.DEFINE_integer("num_reference", 10000, "Real examples (non-digits data).", **fv)
+    flags.DEFINE_integer("num_reference", 10000, "Real examples of the reference "
+                         "(Fashion-MNIST and Inception evaluations).", **fv)
     flags.DEFINE_list("sweep", [], "Truncations of an IS/FID sweep (empty: none).", **fv)
     flags.DEFINE_integer("batch_size", 100, "Images per generator / feature-network call.",
                          **fv)
@@ -111,48 +118,32 @@ def run_evaluation(source, step, data_config, metric_names, num_samples, truncat
     """Evaluates `source` and returns the JSON-ready record (see the module docstring).
 
     Example:
-      >>> record = run_evaluation(generator, 1500, {"source": "digits"}, ["fid", "is"], 2000,
-      ...                         1.0)
+      >>> record = run_evaluation(generator, 1500, {"source": "digits"}, [], 800, 1.0)
     """
-    # pylint: disable=import-outside-toplevel
-    from tfbiggan import evaluation, metrics
-    from tfbiggan.metrics import digits as digits_metrics
+    from tfbiggan import evaluation  # pylint: disable=import-outside-toplevel
 
-    names = evaluation.check_metric_names(metric_names)
-    data_source = (data_config or {}).get("source")
-    if feature_network == "auto":  # An explicit Inception network is a choice too.
-        use_digits = data_source == "digits" and inception is None
-        feature_network = "digits" if use_digits else "inception"
-    _, num_classes, resolution = evaluation.source_info(source)
-    cache_dir = cache_dir or digits_metrics.DEFAULT_CACHE_DIR
-    if feature_network == "digits":
-        feature_fn = metrics.load_digits_classifier(resolution, cache_dir=cache_dir)
-        feature_name = None
-    else:
-        feature_fn = metrics.load_inception(inception)
-        feature_name = "inception_v3"
-    reference = None
-    if data_source == "digits":
-        reference = evaluation.digits_reference(resolution)
-    elif data_config is not None:
-        reference = evaluation.RealImages.from_data_config(data_config, resolution,
-                                                           num_reference, seed=seed)
-    classes = evaluation.balanced_classes(num_samples, num_classes)
-    results = evaluation.evaluate(source, feature_fn, names, num_samples, truncation,
-                                  reference=reference, batch_size=batch_size, seed=seed,
-                                  classes=classes, cache_dir=cache_dir,
-                                  feature_name=feature_name, progress=progress)
-    record = {"step": int(step), "source": source_path, "feature_network": feature_network,
-              "num_samples": int(num_samples), "truncation": float(truncation),
-              "seed": int(seed), "metrics": results}
-    if sweep:
-        if reference is None:
-            raise ValueError("--sweep needs real images: the run has no data config; pass "
-                             "--data=source=...,path=... .")
-        stats = evaluation.reference_statistics(reference, feature_fn, cache_dir,
-                                                feature_name, batch_size)
-        record["truncation_curve"] = evaluation.truncation_sweep(
-            source, feature_fn, sweep, num_samples, stats, batch_size, seed, classes)
+    extra = evaluation.check_metric_names(metric_names) if metric_names else []
+    _, _, resolution = evaluation.source_info(source)
+    suite = evaluation.suite_for(data_config, resolution, num_samples, feature_network,
+                                 inception, num_reference, seed, cache_dir)
+    names = tuple(dict.fromkeys(tuple(suite.metrics) + tuple(extra)))
+    results = evaluation.evaluate_suite(source, suite, num_samples, truncation, sweep,
+                                        batch_size, seed, progress=progress, metrics=names)
+    curve = results.pop("truncation_curve", None)
+    figures = {k: v for k, v in results.items() if isinstance(v, float)}
+    record = {"step": int(step), "source": source_path, "feature_network": suite.name,
+              "num_samples": int(results["num_samples"]), "truncation": float(truncation),
+              "seed": int(seed),
+              "metrics": {k: v for k, v in figures.items() if not k.endswith("_real")
+                          and k not in ("truncation", "classifier_accuracy")},
+              "real": {k[:-len("_real")]: v for k, v in figures.items()
+                       if k.endswith("_real")}}
+    if "classifier_accuracy" in results:
+        record["classifier_accuracy"] = results["classifier_accuracy"]
+    if suite.class_names:
+        record["class_names"] = list(suite.class_names)
+    if curve is not None:
+        record["truncation_curve"] = curve
     return record
 
 
@@ -165,7 +156,8 @@ def main(argv):
         raise app.UsageError(f"--sweep must be numbers, got {FLAGS.sweep}: {error}") from error
     try:
         from tfbiggan import evaluation  # pylint: disable=import-outside-toplevel
-        evaluation.check_metric_names(FLAGS.metrics)
+        if FLAGS.metrics:
+            evaluation.check_metric_names(FLAGS.metrics)
         source, step, data_config, path = load_source(FLAGS.workdir, FLAGS.step, FLAGS.module)
         overrides = parse_data_overrides(FLAGS.data)
         if overrides:
@@ -189,8 +181,11 @@ def main(argv):
     with open(tmp, "w", encoding="utf-8") as f:
         json.dump(record, f, indent=1, sort_keys=True)
     os.replace(tmp, output)
-    summary = ", ".join(f"{k} {v:.4f}" for k, v in record["metrics"].items())
-    print(f"step {record['step']}: {summary} -> {output}")
+    figures = dict(record["metrics"])
+    figures.update({f"{k}_real": v for k, v in record["real"].items()})
+    print(f"step {record['step']}, {record['num_samples']} samples at truncation "
+          f"{record['truncation']:g} ({record['feature_network']} features) -> {output}")
+    print("\n".join(evaluation.format_table(figures)))
     return 0
 
 

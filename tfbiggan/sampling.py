@@ -232,14 +232,16 @@ def image_grid(images, rows, cols=None):
     return grid
 
 
-def save_grid_png(images, path, rows, labels=None):
+def save_grid_png(images, path, rows, labels=None, column_labels=None):
     """Writes an image grid as a PNG (atomically: temporary file, then rename).
 
     Args:
-      images: [N, H, W, 3] in [-1, 1] (or uint8).
+      images: [N, H, W, C] in [-1, 1] (or uint8), C = 1 or 3.
       path: output file.
       rows: grid rows (columns = ceil(N / rows)).
       labels: optional text per row, drawn in a margin left of the grid.
+      column_labels: optional text per column (or per group of columns: a list of
+        (text, number of columns)), drawn in a margin above the grid.
 
     Returns:
       The uint8 array that was written.
@@ -252,18 +254,22 @@ def save_grid_png(images, path, rows, labels=None):
     grid = image_grid(images, rows)
     if grid.shape[-1] == 1:
         grid = np.repeat(grid, 3, axis=-1)
+    if column_labels is not None:
+        grid = _with_column_labels(grid, -(-len(images) // rows), column_labels)
     if labels is not None:
         labels = [str(label) for label in labels]
         if len(labels) != rows:
             raise ValueError(f"`labels` must hold one entry per row ({rows}), got "
                              f"{len(labels)}.")
-        row_height = grid.shape[0] // rows
+        top = grid.shape[0] - rows * np.asarray(images).shape[1]  # The column-label margin.
+        row_height = (grid.shape[0] - top) // rows
         margin = 8 + 6 * max(len(label) for label in labels)
         canvas = Image.new("RGB", (grid.shape[1] + margin, grid.shape[0]), (255, 255, 255))
         canvas.paste(Image.fromarray(grid), (margin, 0))
         draw = ImageDraw.Draw(canvas)
         for r, label in enumerate(labels):
-            draw.text((4, r * row_height + max(row_height // 2 - 5, 0)), label, fill=(0, 0, 0))
+            draw.text((4, top + r * row_height + max(row_height // 2 - 5, 0)), label,
+                      fill=(0, 0, 0))
         picture = canvas
     else:
         picture = Image.fromarray(grid)
@@ -282,6 +288,27 @@ def save_grid_png(images, path, rows, labels=None):
     return np.asarray(picture)
 
 
+def _with_column_labels(grid, cols, column_labels):
+    """The grid with a white margin above it holding a label per column (group)."""
+    from PIL import Image, ImageDraw  # pylint: disable=import-outside-toplevel
+    groups = [(str(item), 1) if not isinstance(item, (tuple, list)) else (str(item[0]),
+                                                                            int(item[1]))
+              for item in column_labels]
+    if sum(width for _, width in groups) != cols:
+        raise ValueError(f"`column_labels` must cover the {cols} columns, got {column_labels!r}.")
+    cell = grid.shape[1] // cols
+    canvas = Image.new("RGB", (grid.shape[1], grid.shape[0] + 14), (255, 255, 255))
+    canvas.paste(Image.fromarray(grid), (0, 14))
+    draw = ImageDraw.Draw(canvas)
+    start = 0
+    for text, width in groups:
+        draw.text((start * cell + 2, 1), text, fill=(0, 0, 0))
+        if start:
+            draw.line([(start * cell, 0), (start * cell, 13)], fill=(0, 0, 0))
+        start += width
+    return np.asarray(canvas)
+
+
 def generator_fn(generator):
     """(dim_z, num_classes, fn(z, y_onehot, truncation) → images) for a tfbiggan generator
     or for a module loaded from an export (`hub.load` / `tf.saved_model.load`)."""
@@ -290,8 +317,16 @@ def generator_fn(generator):
         num_classes = int(generator.num_classes.numpy())
         return dim_z, num_classes, lambda z, y, t: generator(z, y, np.float32(t)).numpy()
 
-    def run(z, y, truncation):
-        return np.asarray(generator(z, y, training=False, truncation=truncation))
+    from tfbiggan.layers import normalization  # pylint: disable=import-outside-toplevel
+    if not normalization.truncation_bank_is_filled(generator):
+        # An unfilled bank holds no statistics: sample with the current (moving or standing)
+        # ones, the truncation acting on z only.
+        def run(z, y, truncation):
+            del truncation
+            return np.asarray(generator(z, y, training=False))
+    else:
+        def run(z, y, truncation):
+            return np.asarray(generator(z, y, training=False, truncation=truncation))
 
     return generator.dim_z, generator.num_classes, run
 

@@ -117,11 +117,13 @@ def test_iteration_matches_a_direct_reference():
 
 
 @pytest.mark.slow
-@pytest.mark.parametrize("regularised", [False, True], ids=["hinge", "hinge_gp_ortho"])
-def test_gradient_accumulation_equals_one_full_batch(regularised):
-    """batch 8 × 1 step == batch 4 × 2 accumulated == batch 4 × 2 on two replicas (2 each)."""
+@pytest.mark.parametrize("extra", [{}, dict(gp_lambda=0.5, ortho_beta=0.01),
+                                   dict(augment="color,translation,cutout")],
+                         ids=["hinge", "hinge_gp_ortho", "hinge_diffaugment"])
+def test_gradient_accumulation_equals_one_full_batch(extra):
+    """batch 8 × 1 step == batch 4 × 2 accumulated == batch 4 × 2 on two replicas (2 each);
+    with DiffAugment, every slice gets the transforms of the whole batch."""
     num_d_steps, full = 2, 8
-    extra = dict(gp_lambda=0.5, ortho_beta=0.01) if regularised else {}
     images, labels = helpers.random_batch(num_d_steps * full, 4, 3, seed=4)
     results = []
     for strategy, global_batch, accumulation in (
@@ -153,9 +155,9 @@ def _trainer(strategy=None, **training):
 
 @pytest.mark.slow
 def test_two_replicas_give_the_weights_of_one():
-    """One iteration of the real trainer (tiny BigGAN, synchronised G batch norm, Adam, EMA)
-    on one device and on two replicas, fed the same global batches."""
-    settings = dict(num_d_steps=2, ema_start=0, ema_decay=0.9,
+    """One iteration of the real trainer (tiny BigGAN, synchronised G batch norm, DiffAugment,
+    Adam, EMA) on one device and on two replicas, fed the same global batches."""
+    settings = dict(num_d_steps=2, ema_start=0, ema_decay=0.9, augment="translation,cutout",
                     adam_eps=helpers.COMPARISON_ADAM_EPS)
     single = _trainer(**settings)
     strategy = helpers.two_replica_strategy()
@@ -232,7 +234,9 @@ def _patch_latents(gan_step):
 
 @pytest.mark.slow
 def test_iteration_compiles_with_xla():
-    settings = dict(num_d_steps=1, adam_eps=helpers.COMPARISON_ADAM_EPS)
+    # DiffAugment's draws are XLA-exact (tfbiggan/augment.py), so it is compiled here too.
+    settings = dict(num_d_steps=1, adam_eps=helpers.COMPARISON_ADAM_EPS,
+                    augment="color,translation,cutout")
     reference = _trainer(jit_compile=False, **settings)
     compiled = _trainer(jit_compile=True, **settings)
     for name in ("generator", "discriminator", "ema_generator"):

@@ -19,15 +19,22 @@ def default_config():
     """The default data config; experiment configs embed and override it.
 
     Fields:
-      source: "tfds", "folder", "tfrecord" or "digits" (the bundled digits, no download).
-      name: TFDS dataset name (source "tfds"), e.g. "imagenet2012".
+      source: "tfds", "folder", "tfrecord", "idx" (MNIST-family IDX files) or "digits" (the
+        bundled digits, no download).
+      name: TFDS dataset name (source "tfds"), e.g. "imagenet2012"; for source "idx", a
+        named IDX dataset ("fashion_mnist": Debian's files, or TFDS's when prepared).
       data_dir: TFDS data directory (None: TFDS default).
       manual_dir: manually downloaded archives for TFDS (imagenet2012).
       download: let TFDS download a dataset that is not prepared yet.
-      path: image folder root (source "folder") or TFRecord file / glob / directory.
-      split: TFDS split or slice.
+      path: image folder root (source "folder"), TFRecord file / glob / directory, or for
+        "idx" a directory of IDX files or "IMAGES_FILE,LABELS_FILE".
+      split: TFDS split or slice; "train" or "test" for IDX data.
       num_classes: number of classes of the model; labels must lie in [0, num_classes).
         None: not checked.
+      channels: 3 (RGB) or 1 (grey: the generator's output and the discriminator's input
+        then have one channel).
+      fit: "crop_resize" (centre crop and area resize, BigGAN's ImageNet preprocessing) or
+        "pad" (centred on a black canvas, every pixel kept: 28×28 MNIST-family images → 32).
       random_flip: random horizontal flips (seeded).
       shuffle_buffer: examples in the shuffle buffer (preprocessed float32 [R, R, 3] images,
         so memory grows with R); 0 or 1 disables buffer shuffling.
@@ -52,6 +59,8 @@ def default_config():
         "path": None,
         "split": "train",
         "num_classes": None,
+        "channels": 3,
+        "fit": "crop_resize",
         "random_flip": True,
         "shuffle_buffer": 4096,
         "skip_corrupt": False,
@@ -92,6 +101,11 @@ def resolve_config(config=None, **overrides):
     if num_classes is not None and (not isinstance(num_classes, int) or num_classes < 1):
         raise ValueError(
             f"`num_classes` must be a positive integer or None, got {num_classes!r}.")
+    if resolved.channels not in preprocessing.CHANNELS:
+        raise ValueError(f"`channels` must be 1 (grey) or 3 (RGB), got {resolved.channels!r}.")
+    if resolved.fit not in preprocessing.FITS:
+        raise ValueError(f"`fit` must be one of {', '.join(preprocessing.FITS)}, got "
+                         f"{resolved.fit!r}.")
     buffer = resolved.shuffle_buffer
     if not isinstance(buffer, int) or isinstance(buffer, bool) or buffer < 0:
         raise ValueError(f"`shuffle_buffer` must be an integer >= 0, got {buffer!r}.")
@@ -117,7 +131,8 @@ def _check_label(label, num_classes):
         return tf.identity(label)
 
 
-def make_dataset(config, resolution, global_batch_size, seed=None, input_context=None):
+def make_dataset(config, resolution, global_batch_size, seed=None, input_context=None,
+                 repeat=True):
     """Batches of BigGAN-preprocessed examples for training.
 
     Pipeline: source (sharded per input pipeline) -> crop / resize / scale -> shuffle ->
@@ -131,9 +146,11 @@ def make_dataset(config, resolution, global_batch_size, seed=None, input_context
       input_context: a `tf.distribute.InputContext` (from `distribute`), or None. The batch
         is then the per-replica batch `global_batch_size / num_replicas_in_sync`.
 
+      repeat: repeat the data forever (training); False: one pass.
+
     Returns:
-      An infinite `tf.data.Dataset` of (float32 images [B, R, R, 3] in [-1, 1],
-      int32 labels [B]).
+      A `tf.data.Dataset` (infinite unless `repeat=False`) of (float32 images
+      [B, R, R, channels] in [-1, 1], int32 labels [B]).
 
     Example:
       >>> ds = make_dataset({"source": "digits"}, resolution=32, global_batch_size=16, seed=0)
@@ -162,14 +179,16 @@ def make_dataset(config, resolution, global_batch_size, seed=None, input_context
 
     def preprocess(image, label):
         image = preprocessing.preprocess_image(image, resolution,
-                                               allow_upscale=config.allow_upscale)
+                                               allow_upscale=config.allow_upscale,
+                                               channels=config.channels, fit=config.fit)
         return image, _check_label(label, config.num_classes)
 
     dataset = dataset.map(preprocess, num_parallel_calls=tf.data.AUTOTUNE)
     if config.shuffle_buffer > 1:
         dataset = dataset.shuffle(config.shuffle_buffer, seed=seed,
                                   reshuffle_each_iteration=True)
-    dataset = dataset.repeat()
+    if repeat:
+        dataset = dataset.repeat()
     if config.random_flip:
         def flip(index, example):
             image, label = example
@@ -178,7 +197,7 @@ def make_dataset(config, resolution, global_batch_size, seed=None, input_context
             return preprocessing.random_flip(image, example_seed), label
 
         dataset = dataset.enumerate().map(flip, num_parallel_calls=tf.data.AUTOTUNE)
-    dataset = dataset.batch(batch_size, drop_remainder=True)
+    dataset = dataset.batch(batch_size, drop_remainder=repeat)
     options = tf.data.Options()
     options.deterministic = True
     return dataset.with_options(options).prefetch(tf.data.AUTOTUNE)

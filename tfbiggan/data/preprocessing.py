@@ -42,6 +42,90 @@ def to_rgb(image):
     return tf.ensure_shape(rgb, [None, None, 3])
 
 
+_LUMA = (0.299, 0.587, 0.114)  # ITU-R BT.601; the weights sum to 1, so grey → RGB → grey is exact.
+CHANNELS = (1, 3)
+FITS = ("crop_resize", "pad")
+
+
+def to_grey(image):
+    """Converts an [H, W, C] image with 1, 2 (grey + alpha), 3 or 4 (RGBA) channels to grey.
+
+    RGB is weighted by BT.601 luma (0.299, 0.587, 0.114) and rounded for integer images, so
+    an RGB image whose channels are equal (a grey image made RGB) gives back its grey values
+    exactly. Works when C is only known at run time.
+
+    Args:
+      image: [H, W, C] tensor of an integer or floating dtype.
+
+    Returns:
+      [H, W, 1] tensor of the same dtype.
+
+    Example:
+      >>> to_grey(tf.zeros([4, 5, 3], tf.uint8)).shape
+      TensorShape([4, 5, 1])
+    """
+    image = tf.convert_to_tensor(image)
+    if image.shape.rank is not None and image.shape.rank != 3:
+        raise ValueError(f"`image` must have rank 3 [H, W, C], got shape {image.shape}.")
+
+    def luma():
+        rgb = tf.cast(image[..., :3], tf.float32)
+        grey = tf.tensordot(rgb, tf.constant(_LUMA, tf.float32), axes=[[2], [0]])[..., None]
+        if image.dtype.is_integer:
+            grey = tf.round(grey)
+        return tf.cast(grey, image.dtype)
+
+    channels = image.shape[-1]
+    if channels is not None:
+        if channels not in (1, 2, 3, 4):
+            raise ValueError(
+                f"`image` must have 1, 2, 3 or 4 channels, got {channels} (shape {image.shape}).")
+        return image[..., :1] if channels < 3 else luma()
+    grey = tf.cond(tf.shape(image)[-1] < 3, lambda: image[..., :1], luma)
+    return tf.ensure_shape(grey, [None, None, 1])
+
+
+def to_channels(image, channels):
+    """`to_grey` for `channels` = 1, `to_rgb` for 3."""
+    if channels not in CHANNELS:
+        raise ValueError(f"`channels` must be 1 (grey) or 3 (RGB), got {channels!r}.")
+    return to_grey(image) if channels == 1 else to_rgb(image)
+
+
+def pad_to_square(image, resolution):
+    """Centres an [H, W, C] image with H, W ≤ `resolution` on a zero (black) square canvas.
+
+    Every pixel is kept as it is (no interpolation); a side that is too large fails with an
+    `InvalidArgumentError` naming the image size. The MNIST family (28×28, a dark background
+    around a centred object) becomes 32×32 this way, as for LeNet-5's input.
+
+    Args:
+      image: [H, W, C] tensor.
+      resolution: the side R of the canvas.
+
+    Returns:
+      [R, R, C] tensor of the same dtype.
+
+    Example:
+      >>> pad_to_square(tf.ones([28, 28, 1], tf.uint8), 32).shape
+      TensorShape([32, 32, 1])
+    """
+    static = image.shape[:2]
+    if any(side is not None and side > resolution for side in static):
+        raise ValueError(f"image larger than the resolution {resolution} cannot be padded "
+                         f"(use fit='crop_resize' to crop and resize it); image size [H, W] = "
+                         f"{list(static)}.")
+    shape = tf.shape(image)
+    check = tf.debugging.Assert(
+        tf.reduce_all(shape[:2] <= resolution),
+        ["image larger than the resolution", resolution, "cannot be padded (use fit="
+         "'crop_resize' to crop and resize it); image size [H, W] =", shape[:2]])
+    with tf.control_dependencies([check]):
+        top, left = (resolution - shape[0]) // 2, (resolution - shape[1]) // 2
+        return tf.pad(image, [[top, resolution - shape[0] - top],
+                              [left, resolution - shape[1] - left], [0, 0]])
+
+
 def center_crop_square(image):
     """Crops the centre square of an [H, W, C] image along its long edge.
 
@@ -95,17 +179,21 @@ def _to_unit_float(image):
         f"`image` must have an integer or floating dtype, got {image.dtype.name}.")
 
 
-def preprocess_image(image, resolution, allow_upscale=False):
-    """BigGAN preprocessing of one image: RGB, centre crop, area resize, [-1, 1].
+def preprocess_image(image, resolution, allow_upscale=False, channels=3, fit="crop_resize"):
+    """BigGAN preprocessing of one image: channels, centre crop, area resize, [-1, 1].
 
     Args:
       image: [H, W, C] image, C in {1, 2, 3, 4}; uint8 (0..255) or float in [0, 1].
       resolution: output side R (positive integer).
-      allow_upscale: when False, an image whose short side is below R fails with an
-        `InvalidArgumentError` naming its size; when True it is upsampled.
+      allow_upscale: with fit "crop_resize", when False an image whose short side is below R
+        fails with an `InvalidArgumentError` naming its size; when True it is upsampled.
+      channels: 3 (RGB; grey is repeated) or 1 (grey; RGB is weighted by BT.601 luma).
+      fit: "crop_resize" (centre square crop along the long edge, area resize: BigGAN's
+        ImageNet preprocessing) or "pad" (centred on a black R×R canvas, every pixel kept;
+        images must not exceed R).
 
     Returns:
-      float32 [R, R, 3] in [-1, 1] with a static shape.
+      float32 [R, R, channels] in [-1, 1] with a static shape.
 
     Example:
       >>> image = tf.zeros([48, 64, 4], tf.uint8)
@@ -114,21 +202,26 @@ def preprocess_image(image, resolution, allow_upscale=False):
     """
     if not isinstance(resolution, int) or isinstance(resolution, bool) or resolution < 1:
         raise ValueError(f"`resolution` must be a positive integer, got {resolution!r}.")
-    image = to_rgb(image)
-    if not allow_upscale:
-        shape = tf.shape(image)
-        check = tf.debugging.Assert(
-            tf.minimum(shape[0], shape[1]) >= resolution,
-            ["image smaller than the target resolution", resolution,
-             "(set allow_upscale=True to upsample it); image size [H, W] =", shape[:2]])
-        with tf.control_dependencies([check]):
-            image = tf.identity(image)
-    image = center_crop_square(image)
-    # Area resize of [0, 1] values: averages of pixels stay in range; scaling comes after.
-    image = _to_unit_float(image)
-    image = tf.image.resize(image, (resolution, resolution), method="area")
+    if fit not in FITS:
+        raise ValueError(f"`fit` must be one of {FITS}, got {fit!r}.")
+    image = to_channels(image, channels)
+    if fit == "pad":
+        image = _to_unit_float(pad_to_square(image, resolution))
+    else:
+        if not allow_upscale:
+            shape = tf.shape(image)
+            check = tf.debugging.Assert(
+                tf.minimum(shape[0], shape[1]) >= resolution,
+                ["image smaller than the target resolution", resolution,
+                 "(set allow_upscale=True to upsample it); image size [H, W] =", shape[:2]])
+            with tf.control_dependencies([check]):
+                image = tf.identity(image)
+        image = center_crop_square(image)
+        # Area resize of [0, 1] values: averages of pixels stay in range; scaling comes after.
+        image = _to_unit_float(image)
+        image = tf.image.resize(image, (resolution, resolution), method="area")
     image = tf.clip_by_value(image * 2.0 - 1.0, -1.0, 1.0)
-    return tf.ensure_shape(image, [resolution, resolution, 3])
+    return tf.ensure_shape(image, [resolution, resolution, channels])
 
 
 def random_flip(image, seed):

@@ -1,8 +1,9 @@
-"""Example sources: TFDS by name, the bundled digits, and dispatch on a data config.
+"""Example sources: TFDS by name, IDX files, the bundled digits, and dispatch on a data config.
 
 Every source returns a `tf.data.Dataset` of (image, int32 label) examples with images of
-shape [H, W, 3]: uint8 for decoded files (TFDS, folder, TFRecord), float32 in [0, 1] for the
-digits. `tfbiggan.data.pipeline` turns them into training batches.
+shape [H, W, C]: uint8 RGB for decoded files (TFDS, folder, TFRecord), uint8 grey [H, W, 1]
+for IDX files, float32 RGB in [0, 1] for the digits. `tfbiggan.data.pipeline` turns them into
+training batches with the configured number of channels.
 """
 
 import difflib
@@ -14,11 +15,12 @@ import tensorflow_datasets as tfds
 
 from tfbiggan.data import digits
 from tfbiggan.data import folder
+from tfbiggan.data import idx
 from tfbiggan.data import preprocessing
 from tfbiggan.data import sharding
 from tfbiggan.data import tfrecords
 
-SOURCES = ("tfds", "folder", "tfrecord", "digits")
+SOURCES = ("tfds", "folder", "tfrecord", "idx", "digits")
 
 
 def _check_tfds_name(name):
@@ -148,6 +150,86 @@ def digits_source(resolution, *, num_classes=None, input_context=None, shuffle_s
     return dataset
 
 
+def idx_files(path=None, name=None, split="train", data_dir=None):
+    """(images file, labels file) of an IDX data config, or None for a prepared TFDS copy.
+
+    `path` is a directory of MNIST-family files (the split picks the files) or
+    "IMAGES_FILE,LABELS_FILE"; without it, `name` must be a named IDX dataset
+    (`tfbiggan.data.idx.NAMED`), looked for in its environment variable's directory and its
+    known directories (Debian's `/usr/share/datasets/fashion-mnist`), then as a prepared TFDS
+    dataset in `data_dir` (None is returned then).
+
+    Raises:
+      ValueError: neither a path nor a known name.
+      FileNotFoundError: the files are not found; the message says how to get them.
+    """
+    if path:
+        parts = [os.path.expanduser(p.strip()) for p in str(path).split(",")]
+        if len(parts) == 2:
+            return parts[0], parts[1]
+        if len(parts) == 1:
+            return idx.find_split_files(parts[0], split)
+        raise ValueError(f"`path` of an IDX source must be a directory or "
+                         f"'IMAGES_FILE,LABELS_FILE', got {path!r}.")
+    if name not in idx.NAMED:
+        raise ValueError(f"Data source 'idx' needs `path` (a directory of IDX files or "
+                         f"'IMAGES_FILE,LABELS_FILE') or a known `name` "
+                         f"({', '.join(sorted(idx.NAMED))}), got path={path!r}, name={name!r}.")
+    dataset = idx.NAMED[name]
+    directory = idx.named_directory(dataset)
+    if directory is not None:
+        return idx.find_split_files(directory, split)
+    if tfds.builder(dataset.tfds_name, data_dir=data_dir).is_prepared():
+        return None
+    looked = [f"${dataset.environment_variable}", *dataset.directories]
+    raise FileNotFoundError(
+        f"{name} was not found (looked in {', '.join(looked)} and for a prepared TFDS "
+        f"{dataset.tfds_name!r}): {dataset.install_hint}.")
+
+
+def idx_source(path=None, name=None, split="train", *, data_dir=None, download=False,
+               num_classes=None, input_context=None, shuffle_seed=None):
+    """A dataset of (uint8 grey image [H, W, 1], int32 label) from MNIST-family IDX files.
+
+    Args:
+      path: a directory of IDX files (`train-images-idx3-ubyte.gz`, ...) or
+        "IMAGES_FILE,LABELS_FILE".
+      name: a named IDX dataset ("fashion_mnist") when `path` is None: Debian's files, or
+        TFDS's copy when it is prepared (or `download=True`).
+      split: "train" or "test".
+      data_dir: TFDS data directory for the TFDS fallback.
+      download: let TFDS download the named dataset when no files are found.
+      num_classes: the model's number of classes: labels must lie below it.
+      input_context: optional `tf.distribute.InputContext` for per-pipeline sharding.
+      shuffle_seed: if not None, the examples are shuffled (afresh each epoch).
+
+    Returns:
+      A `tf.data.Dataset`. The files are read and checked (magic numbers, sizes, counts,
+      label range) before it is built, so bad files are named before training.
+
+    Example:
+      >>> ds = idx_source(name="fashion_mnist", split="train")
+    """
+    try:
+        files = idx_files(path, name, split, data_dir)
+    except FileNotFoundError:
+        if not (download and not path and name in idx.NAMED):
+            raise
+        files = None
+    if files is None:  # The TFDS copy of a named dataset.
+        return tfds_source(idx.NAMED[name].tfds_name, split, data_dir=data_dir,
+                           download=download, num_classes=num_classes,
+                           input_context=input_context, shuffle_seed=shuffle_seed)
+    images, labels = idx.load_idx_split(*files, num_classes=num_classes)
+    logging.info("IDX %s: %d images of %s.", files[0], len(labels), list(images.shape[1:]))
+    dataset = tf.data.Dataset.from_tensor_slices((images, labels))
+    dataset = sharding.shard(dataset, input_context, what=f"IDX file {files[0]}",
+                             size=len(labels))
+    if shuffle_seed is not None:
+        dataset = dataset.shuffle(len(labels), seed=shuffle_seed, reshuffle_each_iteration=True)
+    return dataset
+
+
 def make_source(config, resolution, *, input_context=None, shuffle_seed=None):
     """The source named by `config.source`, configured from the data config.
 
@@ -170,6 +252,9 @@ def make_source(config, resolution, *, input_context=None, shuffle_seed=None):
                   shuffle_seed=shuffle_seed)
     if source == "digits":
         return digits_source(resolution, **common)
+    if source == "idx":
+        return idx_source(config.path, config.name, config.split, data_dir=config.data_dir,
+                          download=config.download, **common)
     if source == "tfds":
         if not config.name:
             raise ValueError("Data source 'tfds' needs `name` (a TFDS dataset name such as "

@@ -12,6 +12,7 @@ Inference statistics, in order of precedence:
 import contextlib
 
 import keras
+import numpy as np
 import tensorflow as tf
 from keras import ops
 
@@ -181,6 +182,16 @@ def batch_norm_layers(model):
     """Every tfbiggan batch-norm layer inside `model` (itself included)."""
     return [layer for layer in model._flatten_layers(include_self=True, recursive=True)  # pylint: disable=protected-access
             if isinstance(layer, _BatchStatistics)]
+
+
+def truncation_bank_is_filled(model):
+    """True when `model` has a truncation bank holding collected statistics (an unfilled bank
+    is all zero means and unit variances, which no model's activations have)."""
+    if not getattr(model, "num_truncation_stats", 0):
+        return False
+    layers = [layer for layer in batch_norm_layers(model) if hasattr(layer, "bank_mean")]
+    return any(np.any(layer.bank_mean.numpy()) or np.any(layer.bank_variance.numpy() != 1.0)
+               for layer in layers)
 
 
 @contextlib.contextmanager

@@ -1,4 +1,5 @@
-"""Evaluation metrics: IS, FID, KID, precision/recall, intra-FID, SWD, MS-SSIM.
+"""Evaluation metrics: IS, FID, KID, precision/recall, density/coverage, within-class variety,
+intra-FID, SWD, MS-SSIM.
 
 All metric functions take NumPy arrays or tensors and return Python floats; feature networks
 (the TF-GAN Inception v3 module, or the digits classifier for the bundled digits) map images
@@ -6,9 +7,12 @@ in [-1, 1] to (features, logits).
 """
 
 from tfbiggan.metrics.class_fid import intra_fid
-from tfbiggan.metrics.digits import class_consistency
+from tfbiggan.metrics.classifier import class_consistency
+from tfbiggan.metrics.classifier import FeatureClassifier
+from tfbiggan.metrics.classifier import load_classifier
 from tfbiggan.metrics.digits import DigitsClassifier
 from tfbiggan.metrics.digits import load_digits_classifier
+from tfbiggan.metrics.fashion_mnist import load_fashion_mnist_classifier
 from tfbiggan.metrics.feature_statistics import compute_statistics
 from tfbiggan.metrics.feature_statistics import load_statistics
 from tfbiggan.metrics.feature_statistics import RunningStatistics
@@ -21,9 +25,11 @@ from tfbiggan.metrics.inception import INCEPTION_HANDLE
 from tfbiggan.metrics.inception import load_inception
 from tfbiggan.metrics.kernel_distance import kid_from_activations
 from tfbiggan.metrics.kl_score import inception_score_from_logits
+from tfbiggan.metrics.manifold import density_coverage
 from tfbiggan.metrics.manifold import precision_recall
 from tfbiggan.metrics.multiscale_ssim import ms_ssim
 from tfbiggan.metrics.swd import sliced_wasserstein
+from tfbiggan.metrics.variety import class_variety
 
 # Short names of the public API (SPEC §1).
 fid = fid_from_activations

@@ -84,6 +84,10 @@ def base_config():
     # On a NaN/Inf loss, gradient or weight: "stop" the run, or "skip" the iteration (weights,
     # EMA and optimizer state stay as they were, the step advances; counted as skipped_steps).
     t.nonfinite = "stop"
+    # DiffAugment (Zhao et al. 2020, arXiv 2006.10738; tfbiggan/augment.py): a policy, a
+    # comma-separated subset of "color", "translation", "cutout", applied to every image D
+    # sees (real and generated, in both updates). "" = none.
+    t.augment = ""
 
     c.checkpoint = ml_collections.ConfigDict()
     c.checkpoint.every = 1000
@@ -164,4 +168,24 @@ def digits_config():
     c.log.every = 50
     c.log.sample_every = 500
     c.log.singular_values_every = 500
+    return c
+
+
+def fashion_mnist_config():
+    """Class-conditional BigGAN on Fashion-MNIST at 32×32, grey (configs/fashion_mnist.py).
+
+    The 60,000 training images of Debian's `dataset-fashion-mnist` (or any directory of the
+    IDX files, or TFDS's copy), padded 28 → 32 with black; 1-channel generator output and
+    discriminator input.
+    """
+    c = digits_config()
+    c.data.pipeline.source = "idx"
+    c.data.pipeline.name = "fashion_mnist"
+    c.data.pipeline.split = "train"
+    c.data.pipeline.channels = 1
+    c.data.pipeline.fit = "pad"
+    c.data.pipeline.random_flip = True      # Clothes mirrored are clothes.
+    c.data.pipeline.shuffle_buffer = 10_000
+    c.model.overrides.out_channels = 1
+    c.model.overrides.in_channels = 1
     return c

@@ -1,9 +1,11 @@
 """Periodic evaluation during training and a best checkpoint kept apart from the rolling ones.
 
-Every `eval.every` steps the trainer's EMA generator is scored on `eval.metric`; the figures go
-to metrics.jsonl / TensorBoard (as `eval/NAME`) and, when the value improves on the best so
-far, `trainer.checkpoint` is saved to WORKDIR/best/ (one checkpoint kept) and
-WORKDIR/best/best.json records {"step", "metric", "value", "checkpoint"}.
+Every `eval.every` steps the trainer's EMA generator is scored with its data set's evaluation
+suite (`tfbiggan.evaluation.suites`): `eval.metric` plus FID, IS, precision/recall,
+density/coverage and within-class variety, each beside its real-vs-real value. The figures go
+to metrics.jsonl / TensorBoard (as `eval/NAME` and `eval/NAME_real`) and, when `eval.metric`
+improves on the best so far, `trainer.checkpoint` is saved to WORKDIR/best/ (one checkpoint
+kept) and WORKDIR/best/best.json records {"step", "metric", "value", "checkpoint"}.
 """
 
 import json
@@ -21,7 +23,7 @@ from tfbiggan import evaluation, validation
 
 BEST_DIR = "best"
 BEST_FILE = "best.json"
-FEATURE_NETWORKS = ("auto", "digits", "inception")
+FEATURE_NETWORKS = evaluation.suites.FEATURE_NETWORKS
 
 # Hook metric → (registry metric of tfbiggan.evaluation, output key, lower is better).
 HOOK_METRICS = {
@@ -35,6 +37,9 @@ HOOK_METRICS = {
     "pr": ("pr", "precision", False),
     "precision": ("pr", "precision", False),
     "recall": ("pr", "recall", False),
+    "density": ("dc", "density", False),
+    "coverage": ("dc", "coverage", False),
+    "variety": ("variety", "variety_min", False),  # The least varied class.
 }
 
 
@@ -44,14 +49,15 @@ def default_eval_config():
     Fields:
       every: evaluate every this many steps (0 = never).
       metric: the figure that selects the best checkpoint, one of `HOOK_METRICS`
-        (e.g. "fid", or "class_consistency" for the digits).
-      num_samples: generated samples per evaluation.
+        (e.g. "fid", or "coverage"); the standard figures are evaluated beside it.
+      num_samples: generated samples per evaluation (at most the real ceiling split's size:
+        898 for the digits, 10,000 for Fashion-MNIST).
       truncation: truncation in (0, 1] of the samples (TF-Hub convention).
-      feature_network: "auto" (the digits classifier for digits data, else Inception),
-        "digits" or "inception".
+      feature_network: "auto" (the data set's classifier for the digits and Fashion-MNIST,
+        else Inception), "digits", "fashion_mnist" or "inception".
       inception: local path or TF-Hub handle of the Inception network (None: the environment
         variable TFBIGGAN_INCEPTION).
-      num_reference: real examples behind the reference statistics (non-digits data).
+      num_reference: real examples behind the reference (Fashion-MNIST and Inception suites).
       batch_size: images per generator / feature-network call.
       seed: seed of the latents.
       progress: show a progress bar of the extraction (on the chief).
@@ -119,9 +125,7 @@ class EvaluationHook:
         self.workdir = workdir
         self.best_dir = os.path.join(workdir, BEST_DIR)
         self.registry_name, self.key, self.lower_is_better = HOOK_METRICS[config.metric]
-        self._feature_fn = None
-        self._reference = None
-        self._feature_name = None
+        self._suite = None
         self._manager = None
 
     @property
@@ -150,53 +154,38 @@ class EvaluationHook:
             return True
         return value < best_value if self.lower_is_better else value > best_value
 
-    def _data_source(self, trainer):
-        try:
-            return trainer.config.data.pipeline.source
-        except (AttributeError, KeyError):
-            return None
-
     def _setup(self, trainer, resolution):
-        if self._feature_fn is not None:
+        if self._suite is not None:
             return
-        from tfbiggan import metrics  # pylint: disable=import-outside-toplevel
-        network = self.config.feature_network
-        data_source = self._data_source(trainer)
-        if network == "auto":
-            network = "digits" if data_source == "digits" else "inception"
-        needs_reference = self.registry_name not in ("is", "ms_ssim", "class_consistency")
-        if network == "digits":
-            self._feature_fn = metrics.load_digits_classifier(
-                resolution, cache_dir=self.config.cache_dir)
-            self._reference = evaluation.digits_reference(resolution)
-        else:
-            self._feature_fn = metrics.load_inception(self.config.inception)
-            if needs_reference:
-                self._reference = evaluation.RealImages.from_data_config(
-                    trainer.config.data.pipeline, resolution, self.config.num_reference,
-                    seed=self.config.seed)
-        self._feature_name = None if network == "digits" else "inception_v3"
+        try:
+            data_config = trainer.config.data.pipeline.to_dict()
+        except AttributeError:
+            data_config = None
+        c = self.config
+        self._suite = evaluation.suite_for(
+            data_config, resolution, c.num_samples, c.feature_network, c.inception,
+            c.num_reference, c.seed, c.cache_dir)
         # Generation and feature extraction split every batch over the training replicas.
-        self._feature_fn = evaluation.split_over_replicas(self._feature_fn,
-                                                          getattr(trainer, "strategy", None))
+        self._suite.feature_fn = evaluation.split_over_replicas(
+            self._suite.feature_fn, getattr(trainer, "strategy", None))
 
     def evaluate(self, trainer):
-        """Scores `trainer.ema_generator` on the configured metric; returns the figures.
+        """Scores `trainer.ema_generator` with the data set's suite; returns the figures
+        (each beside its `_real` value).
 
         Under the trainer's strategy (`trainer.strategy`), every batch of generation and
         feature extraction is split over its replicas."""
         generator = trainer.ema_generator
-        _, num_classes, resolution = evaluation.source_info(generator)
+        _, _, resolution = evaluation.source_info(generator)
         self._setup(trainer, resolution)
-        cache_dir = self.config.cache_dir or os.path.join("~", ".cache", "tfbiggan")
-        return evaluation.evaluate(
-            generator, self._feature_fn, (self.registry_name,), self.config.num_samples,
-            self.config.truncation, reference=self._reference,
+        names = tuple(dict.fromkeys((self.registry_name,) + tuple(self._suite.metrics)))
+        results = evaluation.evaluate_suite(
+            generator, self._suite, self.config.num_samples, self.config.truncation,
             batch_size=self.config.batch_size, seed=self.config.seed,
-            classes=evaluation.balanced_classes(self.config.num_samples, num_classes),
-            cache_dir=cache_dir, feature_name=self._feature_name,
             strategy=getattr(trainer, "strategy", None),
-            progress=self.config.progress and getattr(trainer, "is_chief", True))
+            progress=self.config.progress and getattr(trainer, "is_chief", True),
+            metrics=names)
+        return {key: value for key, value in results.items() if isinstance(value, float)}
 
     def _save_best(self, trainer, step):
         if getattr(trainer, "is_chief", True):
@@ -243,6 +232,8 @@ class EvaluationHook:
         else:
             logging.info("Step %d: %s %.5f (best %.5f at step %d).", step, self.config.metric,
                          value, best["value"], best["step"])
+        logging.info("Step %d evaluation:\n%s", step,
+                     "\n".join(evaluation.format_table(results, f"step {step}")))
         results["is_best"] = float(improved)
         if writer is not None:
             writer.write(step, {f"eval/{key}": val for key, val in results.items()

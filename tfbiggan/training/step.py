@@ -17,11 +17,13 @@ import dataclasses
 
 import tensorflow as tf
 
+from tfbiggan import augment as augment_lib
 from tfbiggan import losses as gan_losses
 from tfbiggan import regularizers
 
-# Salts that keep the random streams of D steps, G steps and penalties apart.
+# Salts that keep the random streams of D steps, G steps, penalties and DiffAugment apart.
 _D_STREAM, _G_STREAM, _GP_STREAM = 1, 2, 3
+_AUGMENT_REAL, _AUGMENT_FAKE, _AUGMENT_G, _AUGMENT_MATCHING = 4, 5, 6, 7
 
 
 @dataclasses.dataclass
@@ -41,6 +43,9 @@ class StepConfig:
     feature_matching: str = "off"
     historical_averaging_g: float = 0.0
     historical_averaging_d: float = 0.0
+    # DiffAugment policy (Zhao et al. 2020; tfbiggan.augment): applied to every image D sees,
+    # real and generated, in both updates. "" = none.
+    augment: str = ""
 
 
 class GANStep:
@@ -61,6 +66,7 @@ class GANStep:
                               if len(w.shape) >= 2 and id(w) not in excluded]
         # Historical averaging: variables, so `build_history` runs under the strategy scope.
         self.g_history = self.d_history = None
+        self.augment_policy = augment_lib.parse_policy(config.augment)
 
     def build_history(self):
         """Creates the historical averages of G / D parameters that the config asks for."""
@@ -104,6 +110,16 @@ class GANStep:
                                         maxval=self.generator.num_classes, dtype=tf.int32)
         return z[start:start + batch], y[start:start + batch]
 
+    def _augment(self, images, step, stream, index, sub_step):
+        """DiffAugment of this replica's images, drawn like the latents: once per update over
+        the effective batch (seeded by the run seed, the step and the stream), then sliced."""
+        if not self.augment_policy:
+            return images
+        seed = tf.stack([tf.cast(self.config.seed, tf.int64) * 1_000_003 + tf.cast(step, tf.int64),
+                         tf.constant(stream * 10_000 + index, tf.int64)])
+        start, effective = self._draw_slice(sub_step, images.shape[0])
+        return augment_lib.diff_augment(images, self.augment_policy, seed, start, effective)
+
     def _scale(self):
         return 1.0 / float(self.config.global_batch_size * self.config.accumulation_steps)
 
@@ -114,6 +130,8 @@ class GANStep:
         z, y = self._latents(step, _D_STREAM, index, sub_step, batch)
         fake = tf.stop_gradient(self.generator(z, y, training=True))
         fake = tf.cast(fake, real.dtype)
+        real = self._augment(real, step, _AUGMENT_REAL, index, sub_step)
+        fake = self._augment(fake, step, _AUGMENT_FAKE, index, sub_step)
         variables = self.discriminator.trainable_variables
         with tf.GradientTape() as tape:
             logits = self.discriminator(tf.concat([real, fake], 0),
@@ -168,7 +186,8 @@ class GANStep:
         variables = self.generator.trainable_variables
         matching = self.config.feature_matching
         with tf.GradientTape() as tape:
-            fake = self.generator(z, y, training=True)
+            fake = self._augment(self.generator(z, y, training=True), step, _AUGMENT_G, 0,
+                                 sub_step)
             if matching == "off":
                 logits = self.discriminator(fake, y, training=True)
             else:
@@ -180,6 +199,7 @@ class GANStep:
             if matching != "off":
                 # Feature matching (Salimans et al. 2016, §3.1) on D's penultimate features;
                 # a batch statistic, so each replica / sub-step adds its share.
+                real = self._augment(real, step, _AUGMENT_MATCHING, 0, sub_step)
                 _, real_features = self.discriminator(real, real_labels, training=True,
                                                       return_features=True)
                 loss += gan_losses.feature_matching_loss(

@@ -116,7 +116,8 @@ class Trainer:
                        r1_gamma=cfg.r1_gamma, ortho_beta=cfg.ortho_beta, seed=config.seed,
                        feature_matching=cfg.get("feature_matching", "off"),
                        historical_averaging_g=cfg.get("historical_averaging_g", 0.0),
-                       historical_averaging_d=cfg.get("historical_averaging_d", 0.0)))
+                       historical_averaging_d=cfg.get("historical_averaging_d", 0.0),
+                       augment=cfg.get("augment", "")))
         # Improved Techniques and progressive growing (both off unless configured).
         with self.strategy.scope():
             self.gan_step.build_history()

@@ -1,0 +1,15 @@
+"""Class-conditional BigGAN on Fashion-MNIST at 32×32, grey (the main job's training run).
+
+python -m tfbiggan.train --config=configs/fashion_mnist.py --workdir=/tmp/tfbiggan_fashion_mnist
+
+The 60,000 training images (Debian's `dataset-fashion-mnist` in
+/usr/share/datasets/fashion-mnist, or `--config.data.pipeline.path=DIR` holding the four IDX
+files), padded 28 → 32 with black, one channel end to end. `python -m tfbiggan.demo` runs it
+and then samples, exports and evaluates.
+"""
+
+from tfbiggan.training.defaults import fashion_mnist_config
+
+
+def get_config():
+    return fashion_mnist_config()
