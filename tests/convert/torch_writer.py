@@ -74,7 +74,9 @@ class _Pickler(pickle._Pickler):  # pylint: disable=protected-access
     dispatch = dict(pickle._Pickler.dispatch)  # pylint: disable=protected-access
 
     def __init__(self, file, legacy=False, protocol=2):
-        super().__init__(file, protocol=protocol)
+        # fix_imports=False: globals keep their Python 3 names (builtins.eval, not
+        # __builtin__.eval), as torch's own pickles do.
+        super().__init__(file, protocol=protocol, fix_imports=False)
         self.legacy = legacy
 
     def save_global_marker(self, obj):

@@ -63,8 +63,8 @@ def _check_block_channels(state, arch, ch, what):
 
 
 def _attention(state, arch):
-    return tuple(spec.label for index, spec in enumerate(arch.blocks)
-                 if f"blocks.{index}.1.theta.weight" in state)
+    return tuple(sorted({spec.label for index, spec in enumerate(arch.blocks)
+                         if f"blocks.{index}.1.theta.weight" in state}))
 
 
 def _translated(settings, names):

@@ -265,9 +265,9 @@ class _Reader:
                 return value, self.pos
             if code in _REFUSED_OPCODES:
                 raise UnsafePickleError(
-                    f"{self.what}: the pickle uses the opcode {_REFUSED_OPCODES[code]}, which "
-                    f"builds arbitrary objects; a state dict never needs it (refused at byte "
-                    f"{self.pos - 1}, before anything was constructed).")
+                    f"{self.what}: the pickle uses the opcode {_REFUSED_OPCODES[code]}, which a "
+                    f"state dict never needs (it builds arbitrary objects); refused at byte "
+                    f"{self.pos - 1}, before anything was constructed.")
             handler = handlers.get(code)
             if handler is None:
                 self.fail(f"unknown opcode {code!r}")
@@ -425,8 +425,9 @@ class _Reader:
     def _reduce(self):
         args, function = self.pop(), self.pop()
         if not isinstance(function, _Callable):
-            raise UnsafePickleError(f"{self.what}: the pickle calls {function!r}, which is not "
-                                    f"an accepted callable (byte {self.pos - 1}).")
+            raise UnsafePickleError(f"{self.what}: the pickle calls {function!r}, which a "
+                                    f"state dict never needs: it is not an accepted callable "
+                                    f"(byte {self.pos - 1}).")
         if not isinstance(args, tuple):
             self.fail(f"REDUCE arguments must be a tuple, got {type(args).__name__}")
         try:

@@ -125,7 +125,7 @@ def _preset_values(generator, preset):
     table = (architectures.BIGGAN_DEEP_GENERATOR if "attention_after" in values
              else architectures.BIGGAN_GENERATOR)
     arch = table[generator.resolution]
-    resolved = {"attention_after": arch.default_attention[0],
+    resolved = {"attention_after": arch.default_attention[0] if arch.default_attention else -1,
                 "attention": tuple(arch.default_attention), "dim_z": arch.default_dim_z,
                 "output_conv_channels": values.get("out_channels")}
     for key, value in resolved.items():

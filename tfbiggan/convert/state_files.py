@@ -113,6 +113,15 @@ def read_state_dict(path):
         return _read_npz(path)
     if kind == "safetensors":
         return _read_safetensors(path)
+    with open(path, "rb") as f:
+        head = f.read(4)
+    if head == torch_files.ZIP_MAGIC:
+        try:
+            zipfile.ZipFile(path).close()
+        except zipfile.BadZipFile as error:
+            raise ValueError(f"{path} starts like a zip archive (a PyTorch .pth/.bin or an "
+                             f".npz) but cannot be opened: BadZipFile: {error}. The file is "
+                             f"damaged or truncated (an incomplete download?).") from error
     raise ValueError(f"{path} is not a state dict file: it is {describe(path)}. Accepted: a "
                      f"PyTorch .pth/.bin (zip or legacy torch.save format), .npz or "
                      f".safetensors.")
