@@ -12,25 +12,13 @@ import numpy as np
 import pytest
 
 from tests.convert import torch_writer as tw
-from tests.reliability import recorder
 from tfbiggan import convert
 from tfbiggan.convert import restricted_pickle, state_files, torch_files
 
-HOSTILE = recorder.case(
-    "Converter", "PyTorch .pth/.bin whose pickle asks for os.system, builtins.eval/exec "
-    "(also via STACK_GLOBAL), subprocess.Popen, getattr, a class of its own, torch.load, an "
-    "object dtype, or the INST/OBJ/NEWOBJ/BUILD opcodes (12 cases)",
-    "UnsafePickleError naming the global or opcode, raised when it is read: nothing is "
-    "imported, called or written", message="which a state dict never needs")
-TRUNCATED = recorder.case(
-    "Converter", "Truncated or corrupt PyTorch archive (zip cut short, bad CRC, legacy stream "
-    "cut short, missing storage record, tensor past its storage)",
-    "ValueError naming the file and saying it is damaged or truncated",
-    message="damaged or truncated")
-UNKNOWN = recorder.case(
-    "Converter", "A file that is no state dict (e.g. a GIF) or a directory with no BigGAN "
-    "release", "ValueError saying what the file looks like and what is accepted",
-    message="is not a state dict file")
+# The texts the reliability table (tests/reliability/catalog.py) says these tests check.
+REFUSED = "which a state dict never needs"
+TRUNCATED = "damaged or truncated"
+UNKNOWN = "is not a state dict file"
 
 ARRAYS = {
     "conv.weight": np.arange(2 * 3 * 3 * 3, dtype=np.float32).reshape(2, 3, 3, 3) / 7,
@@ -122,7 +110,6 @@ def _hostile_pickles(marker):
     }
 
 
-@HOSTILE
 @pytest.mark.parametrize("case", list(_hostile_pickles("x")))
 def test_hostile_pickles_are_refused_before_anything_runs(tmp_path, case):
     marker = tmp_path / "pwned"
@@ -135,7 +122,7 @@ def test_hostile_pickles_are_refused_before_anything_runs(tmp_path, case):
     with pytest.raises(convert.UnsafePickleError) as error:
         convert.read_state_dict(path)
     assert named in str(error.value)
-    assert HOSTILE.message in str(error.value) or "not a numeric dtype" in str(error.value)
+    assert REFUSED in str(error.value) or "not a numeric dtype" in str(error.value)
     assert not marker.exists()
     assert set(sys.modules) - modules_before == set()  # e.g. `this` was never imported.
     # The same through the by-path converter.
@@ -144,7 +131,6 @@ def test_hostile_pickles_are_refused_before_anything_runs(tmp_path, case):
     assert not marker.exists()
 
 
-@HOSTILE
 @pytest.mark.parametrize("case", ["STACK_GLOBAL", "INST", "OBJ", "NEWOBJ", "BUILD"])
 def test_hostile_opcodes_are_refused(tmp_path, case):
     marker = tmp_path / "pwned"
@@ -166,7 +152,7 @@ def test_hostile_opcodes_are_refused(tmp_path, case):
     text = str(error.value)
     expected = {"STACK_GLOBAL": "builtins.exec", "INST": "INST", "OBJ": "os.system",
                 "NEWOBJ": "NEWOBJ", "BUILD": "BUILD"}[case]
-    assert expected in text and HOSTILE.message in text
+    assert expected in text and REFUSED in text
     assert not marker.exists()
 
 
@@ -176,14 +162,13 @@ def test_accepted_globals_are_listed_in_the_refusal():
         restricted_pickle.loads(pickle.dumps(tw.Reduce(os.system, ("true",)), protocol=2))
 
 
-@TRUNCATED
 def test_truncated_and_corrupt_archives_are_named(tmp_path):
     weights = {"w": np.arange(4096, dtype=np.float32)}
     path = tw.write_zip(str(tmp_path / "G.pth"), weights)
     data = open(path, "rb").read()
     cut = tmp_path / "cut.pth"
     cut.write_bytes(data[:len(data) // 2])
-    with pytest.raises(ValueError, match=TRUNCATED.message):
+    with pytest.raises(ValueError, match=TRUNCATED):
         convert.read_state_dict(str(cut))
     # A flipped byte inside the storage: the zip CRC check catches it.
     corrupt = bytearray(data)
@@ -216,14 +201,13 @@ def test_truncated_and_corrupt_archives_are_named(tmp_path):
         convert.read_state_dict(past)
 
 
-@UNKNOWN
 def test_files_that_are_no_state_dict_are_named(tmp_path):
     gif = tmp_path / "weights.pth"
     gif.write_bytes(b"GIF89a" + bytes(100))
     with pytest.raises(ValueError, match=r"is not a state dict file: it is a file of 106 bytes "
                                          r"starting with b'GIF89a.*Accepted: a PyTorch"):
         convert.read_state_dict(str(gif))
-    with pytest.raises(ValueError, match=UNKNOWN.message):
+    with pytest.raises(ValueError, match=UNKNOWN):
         convert.load(str(gif))
     other_zip = str(tmp_path / "other.zip")
     with zipfile.ZipFile(other_zip, "w") as archive:
