@@ -14,13 +14,13 @@ Files in this package, one job each:
   infer.py              BigGAN-PyTorch architecture settings from shapes (+ training settings)
   mapping.py            state dicts → tfbiggan generator / discriminator weights
   verify.py             the converted generator against the source module, on the same inputs
-  outputs.py            a converted model as a workdir, a .keras file and a TF-Hub SavedModel
+  outputs.py            a converted model as a workdir checkpoint and a .keras file
 """
 
-from tfbiggan.convert.mapping import (_LinearToNHWC, discriminator_from_biggan_pytorch,  # noqa: F401
-                                      generator_from_biggan_deep_hub,
-                                      generator_from_biggan_pytorch)
+from tfbiggan.convert.mapping import (  # noqa: F401
+    _LinearToNHWC, discriminator_from_biggan_pytorch, generator_from_biggan_deep_hub,
+    generator_from_biggan_pytorch)
 from tfbiggan.convert.restricted_pickle import UnsafePickleError  # noqa: F401
-from tfbiggan.convert.sources import (BIGGAN_PYTORCH, FORMATS, PRETRAINED_BIGGAN,  # noqa: F401
-                                      TF_HUB, Converted, detect_format, load)
+from tfbiggan.convert.sources import (  # noqa: F401
+    BIGGAN_PYTORCH, FORMATS, PRETRAINED_BIGGAN, TF_HUB, Converted, detect_format, load)
 from tfbiggan.convert.state_files import read_state_dict  # noqa: F401
