@@ -16,9 +16,9 @@ graph, or the `running_means` of the port) that the truncation selects. BigGAN s
 BigGAN module, BigGAN-PyTorch) store one set of statistics: it is kept (inference without
 `truncation` uses it) and the bank is filled by tfbiggan's standing-statistics procedure
 (`standing_stats.collect_truncation_bank`, `bank_batches` batches per row). The DeepMind
-BigGAN module itself recomputes its statistics when the truncation changes (its v2 release
-notes); that procedure is not published, so samples at a given truncation can differ from the
-module's.
+BigGAN module's v2 release notes suggest that it recomputes its statistics when the
+truncation changes; that procedure is not published, so samples at a given truncation can
+differ from the module's.
 """
 
 import dataclasses
