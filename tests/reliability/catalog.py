@@ -12,6 +12,9 @@ _TR = "tests/training/test_trainer.py::"
 _CLI = "tests/training/test_cli.py::"
 _M = "tests/models/test_biggan_models.py::"
 _E = "tests/export/test_export_hub.py::"
+_CT = "tests/convert/test_torch_files.py::"
+_CH = "tests/convert/test_hub_modules.py::"
+_CP = "tests/export/test_convert_pretrained.py::"
 
 ROWS = [
     # Data: image folders.
@@ -105,6 +108,46 @@ ROWS = [
     existing(_M + "test_converter_rejects_bad_state_dicts", "Converter",
              "Missing, extra, mis-shaped and non-numeric state-dict entries; missing config "
              "key", "ValueError naming the entries", "missing entries"),
+    # Pretrained sources (tfbiggan.convert, export/convert_pretrained.py).
+    existing(_CT + "test_hostile_pickles_are_refused_before_anything_runs", "Converter",
+             "PyTorch .pth/.bin whose pickle asks for os.system, builtins.eval, "
+             "subprocess.Popen, getattr, a class of its own, a never-imported module, torch.load, "
+             "os.system inside a tensor rebuild or an object dtype (9 cases)",
+             "UnsafePickleError naming the global when it is read: nothing imported, called or "
+             "written (also through convert.load)", "which a state dict never needs"),
+    existing(_CT + "test_hostile_opcodes_are_refused", "Converter",
+             "Pickle using STACK_GLOBAL (builtins.exec), INST, OBJ, NEWOBJ or BUILD on a "
+             "non-state-dict object", "UnsafePickleError naming the opcode or global",
+             "which a state dict never needs"),
+    existing(_CT + "test_truncated_and_corrupt_archives_are_named", "Converter",
+             "PyTorch archive cut short, with a bad CRC, a legacy stream cut short, a missing "
+             "storage record or a tensor past its storage", "ValueError naming the file "
+             "and the problem", "damaged or truncated"),
+    existing(_CT + "test_files_that_are_no_state_dict_are_named", "Converter",
+             "A file that is no state dict (a GIF, a zip of text, a pickled list)",
+             "ValueError saying what the file looks like and what is accepted",
+             "is not a state dict file"),
+    existing(_CH + "test_tar_gz_module_is_extracted_and_detected", "Converter",
+             "Truncated TF-Hub module .tar.gz", "ValueError; the extraction is removed",
+             "damaged or truncated"),
+    existing(_CH + "test_module_missing_variables_is_named", "Converter",
+             "TF-Hub module missing variables", "ValueError listing them and the architecture",
+             "lacks 2 variable(s) of a BigGAN 128×128 generator"),
+    existing(_CH + "test_shape_that_fits_no_architecture_is_named", "Converter",
+             "TF-Hub module variable with a shape no architecture has",
+             "ValueError naming the variable, its shape and the expected one",
+             "the weights fit no architecture"),
+    existing(_CH + "test_deep_module_without_truncation_statistics_is_named", "Converter",
+             "BigGAN-deep module whose graph lacks truncation statistics",
+             "ValueError naming the first missing tensor",
+             "lacks the truncation statistics"),
+    existing(_CH + "test_deep_module_lists_unused_variables_and_the_preset", "Converter",
+             "TF-Hub module with bookkeeping variables (step counter, non-EMA copy)",
+             "converted; the unused variables listed in a warning", "variable(s) of the module"),
+    existing(_CP + "test_failed_verification_writes_nothing", "Converter",
+             "`convert_pretrained --verify` finding a difference above the tolerance",
+             "VerificationError; no output and no staging directory left",
+             "Nothing was written"),
     # Exported module (hand-written cases; the generated ones are in test_hostile_module).
     existing(_E + "test_sample_rejects_bad_classes", "Exported module",
              "`sample` with class ids out of range or a y count that is neither 1 nor num",

@@ -5,6 +5,7 @@ import numbers
 
 from tfbiggan import losses
 from tfbiggan.models import presets
+from tfbiggan.training import init_from
 
 _POSITIVE_INTS = ("training.steps", "training.batch_size", "training.accumulation_steps",
                   "training.num_d_steps", "checkpoint.every", "checkpoint.keep", "log.every")
@@ -76,6 +77,7 @@ def check(config):
         raise ValueError(f"config field `training.nonfinite` must be one of "
                          f"{list(NONFINITE_MODES)}, got {nonfinite!r}.")
     _check_improved_techniques(config)
+    init_from.check_config(config)
 
 
 # Improved Techniques, semi-supervised mode and progressive growing ---------------------------

@@ -44,6 +44,11 @@ def base_config():
     c.model.preset = "biggan_128"           # A name from tfbiggan.models.list_presets().
     # Constructor arguments that differ from the preset (None: the preset's value).
     c.model.overrides = model_override_fields()
+    # A fresh run starts G and the EMA G (and, if asked, D) from this workdir, e.g. a converted
+    # pretrained BigGAN (tfbiggan/training/init_from.py; "" = orthogonal initialisation).
+    c.model.init_from = ""
+    c.model.init_discriminator = False
+    c.model.init_class_map = ()             # New class i starts from the workdir's class [i].
 
     c.data = ml_collections.ConfigDict()
     c.data.pipeline = pipeline.default_config()

@@ -16,7 +16,7 @@ from absl import logging
 from tfbiggan import data as data_lib
 from tfbiggan.models import presets
 from tfbiggan.training import config_checks, ema, evaluation_hook, monitoring, strategies
-from tfbiggan.training import progressive
+from tfbiggan.training import init_from, progressive
 from tfbiggan.training import workdir as wd
 from tfbiggan.training.step import MEAN_STATS, GANStep, StepConfig
 
@@ -146,7 +146,10 @@ class Trainer:
         if latest:
             self.checkpoint.restore(latest).assert_existing_objects_matched()
             logging.info("Resumed from %s (step %d).", latest, int(self.step.numpy()))
-        elif self.is_chief:
+            return int(self.step.numpy())
+        if self.config.model.get("init_from"):  # A fresh run from pretrained weights.
+            init_from.initialize_trainer(self)
+        if self.is_chief:
             wd.write_config(self.workdir, self.config.to_dict(), self.generator,
                             self.discriminator)
         return int(self.step.numpy())

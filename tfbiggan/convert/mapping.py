@@ -1,9 +1,15 @@
-"""Weights from BigGAN-PyTorch state dicts and from TF-Hub-layout BigGAN-deep weights.
+"""The weight mapping: BigGAN-PyTorch state dicts and TF-Hub-layout BigGAN-deep weights
+(pytorch-pretrained-BigGAN names) into tfbiggan models.
+
+Every source format ends here: `tfbiggan.convert.sources` reads a file into such a state dict
+(DeepMind TF-Hub modules are renamed into one of these two layouts first).
 
 `state_dict` maps parameter/buffer names to NumPy arrays; a path to an `.npz` file is read
 with `allow_pickle=False` (no pickled code is ever executed). `prefix` selects the entries
-whose names start with it (e.g. "G_before/"). Every entry must be used exactly once: missing,
-unknown, mis-shaped and non-numeric entries raise a ValueError naming them.
+whose names start with it (e.g. "G_before/"). Every entry is used at most once: missing,
+mis-shaped and non-numeric entries raise a ValueError naming them; unknown entries raise one
+too, or with `unused="warn"` (or a list, which receives their names) are listed in a logged
+warning.
 
 Layout conversions: conv weights [out, in, kh, kw] → [kh, kw, in, out]; linear weights
 [out, in] → [in, out]; BigGAN-PyTorch's first linear output (C, 4, 4) → (4, 4, C); the
@@ -14,15 +20,20 @@ import json
 import os
 
 import numpy as np
+from absl import logging
 
 from tfbiggan.models.biggan import BigGANDiscriminator, BigGANGenerator
+from tfbiggan.models import architectures
 from tfbiggan.models.biggan_deep import BigGANDeepGenerator
 
 
 class _Entries:
     """The state dict being converted: hands out entries and reports what was left over."""
 
-    def __init__(self, state_dict, prefix=""):
+    def __init__(self, state_dict, prefix="", unused="error"):
+        if not isinstance(unused, list) and unused not in ("error", "warn"):
+            raise ValueError(f"`unused` must be 'error', 'warn' or a list, got {unused!r}.")
+        self.unused = unused
         if isinstance(state_dict, (str, os.PathLike)):
             with np.load(state_dict, allow_pickle=False) as data:
                 state_dict = {name: data[name] for name in data.files}
@@ -36,9 +47,12 @@ class _Entries:
         self.used = set()
         self.missing = []
 
-    def take(self, name, shape=None):
+    def take(self, name, shape=None, optional=False):
+        """The entry `name` as float32 (None, and recorded as missing unless `optional`, when
+        absent)."""
         if name not in self.entries:
-            self.missing.append(name)
+            if not optional:
+                self.missing.append(name)
             return None
         value = self.entries[name]
         self.used.add(name)
@@ -52,14 +66,22 @@ class _Entries:
         return array
 
     def finish(self):
+        """Raises for missing entries (and unknown ones unless `unused="warn"`); returns the
+        sorted names of the entries that were not used."""
         unknown = sorted(set(self.entries) - self.used)
         problems = []
         if self.missing:
             problems.append(f"missing entries: {self.missing}")
-        if unknown:
+        if unknown and self.unused == "error":
             problems.append(f"unknown entries: {unknown}")
         if problems:
             raise ValueError("cannot convert the state dict: " + "; ".join(problems) + ".")
+        if unknown:
+            logging.warning("%d entries of the state dict were not used: %s", len(unknown),
+                            unknown)
+            if isinstance(self.unused, list):
+                self.unused.extend(unknown)
+        return unknown
 
 
 def _assign(variable, value, name):
@@ -103,8 +125,8 @@ def _sn_layer(entries, layer, key, naming, kind, weight_fn=None, bias=True):
     if u is not None:
         u = u.reshape(-1)
         _assign(layer.u, permute(u), f"{key}.{naming.u}")
-    for extra in naming.extras:
-        value = entries.take(f"{key}.{extra}")
+    for extra in naming.extras:  # Redundant with the kernel and u: optional.
+        value = entries.take(f"{key}.{extra}", optional=True)
         if extra == "sv0" and value is not None:
             _assign(layer.sigma, value.reshape(()), f"{key}.{extra}")
     if bias and layer.use_bias:
@@ -179,7 +201,8 @@ def _swap_condition_columns(class_width):
     return convert
 
 
-def generator_from_biggan_pytorch(state_dict, config, prefix="", **model_kwargs):
+def generator_from_biggan_pytorch(state_dict, config, prefix="", unused="error",
+                                  **model_kwargs):
     """Builds a BigGANGenerator holding the weights of a BigGAN-PyTorch generator.
 
     Args:
@@ -187,13 +210,15 @@ def generator_from_biggan_pytorch(state_dict, config, prefix="", **model_kwargs)
       config: dict (or JSON path) with resolution, ch, attention, dim_z, shared_dim,
         n_classes, hier, bn_eps, sn_eps.
       prefix: only entries starting with it are read (and it is stripped).
+      unused: what an entry the mapping does not use gives: "error" (the default), "warn" (a
+        logged warning) or a list (the warning, and the names appended to the list).
       **model_kwargs: extra BigGANGenerator arguments (e.g. num_truncation_stats).
 
     Example:
       >>> generator = generator_from_biggan_pytorch("G_ema.npz", "config.json")
     """
     config = _load_config(config)
-    entries = _Entries(state_dict, prefix)
+    entries = _Entries(state_dict, prefix, unused)
     kwargs = _pytorch_generator_kwargs(config)
     # Without a shared embedding BigGAN-PyTorch conditions each BN on its own class embedding.
     kwargs["shared_embedding"] = "shared.weight" in entries.entries
@@ -242,11 +267,15 @@ def generator_from_biggan_pytorch(state_dict, config, prefix="", **model_kwargs)
     return generator
 
 
-def discriminator_from_biggan_pytorch(state_dict, config, prefix="", **model_kwargs):
+def discriminator_from_biggan_pytorch(state_dict, config, prefix="", unused="error",
+                                      **model_kwargs):
     """Builds a BigGANDiscriminator holding the weights of a BigGAN-PyTorch discriminator.
 
     Args: as for `generator_from_biggan_pytorch` (config keys resolution, ch, attention,
     n_classes, sn_eps).
+
+    Example:
+      >>> discriminator = discriminator_from_biggan_pytorch("D.npz", "config.json")
     """
     config = _load_config(config)
     kwargs = {
@@ -258,7 +287,7 @@ def discriminator_from_biggan_pytorch(state_dict, config, prefix="", **model_kwa
     }
     kwargs.update(model_kwargs)
     discriminator = BigGANDiscriminator(**kwargs)
-    entries = _Entries(state_dict, prefix)
+    entries = _Entries(state_dict, prefix, unused)
     for index, (block, attention) in enumerate(zip(discriminator.blocks,
                                                     discriminator.attention_layers)):
         for name in ("conv1", "conv2", "conv_sc"):
@@ -274,7 +303,8 @@ def discriminator_from_biggan_pytorch(state_dict, config, prefix="", **model_kwa
     return discriminator
 
 
-def generator_from_biggan_deep_hub(state_dict, config, prefix="", **model_kwargs):
+def generator_from_biggan_deep_hub(state_dict, config, prefix="", unused="error",
+                                   **model_kwargs):
     """Builds a BigGANDeepGenerator from TF-Hub-layout BigGAN-deep weights.
 
     Names and layouts are those of a PyTorch port of the DeepMind modules:
@@ -285,11 +315,20 @@ def generator_from_biggan_deep_hub(state_dict, config, prefix="", **model_kwargs
 
     Args:
       state_dict: name → array, or a path to an .npz.
-      config: dict or JSON path with resolution, channel_width, num_classes, z_dim,
+      config: dict or JSON path with resolution (or output_dim, the name in
+        pytorch-pretrained-BigGAN's config.json), channel_width, num_classes, z_dim,
         class_embed_dim, attention_layer_position, eps, n_stats.
       prefix: only entries starting with it are read.
+      unused: "error" or "warn", as for `generator_from_biggan_pytorch`.
+      **model_kwargs: extra BigGANDeepGenerator arguments.
+
+    Example:
+      >>> generator = generator_from_biggan_deep_hub(weights, "config.json")
+      >>> images = generator(z, y_one_hot, truncation=0.4)
     """
     config = _load_config(config)
+    if "resolution" not in config and "output_dim" in config:
+        config = dict(config, resolution=config["output_dim"])
     ch = int(_config_value(config, "channel_width"))
     attention_position = int(_config_value(config, "attention_layer_position"))
     eps = float(_config_value(config, "eps"))
@@ -304,7 +343,7 @@ def generator_from_biggan_deep_hub(state_dict, config, prefix="", **model_kwargs
     }
     kwargs.update(model_kwargs)
     generator = BigGANDeepGenerator(**kwargs)
-    entries = _Entries(state_dict, prefix)
+    entries = _Entries(state_dict, prefix, unused)
     embedding = entries.take("embeddings.weight")
     _assign(generator.shared.kernel, None if embedding is None else embedding.T,
             "embeddings.weight")
@@ -329,7 +368,22 @@ def generator_from_biggan_deep_hub(state_dict, config, prefix="", **model_kwargs
     _bank(entries, out.bn, "generator.bn")
     _sn_layer(entries, out.conv, "generator.conv_to_rgb", _HUB, "conv")
     entries.finish()
+    _check_deep_layers(config, generator)
     return generator
+
+
+def _check_deep_layers(config, generator):
+    """pytorch-pretrained-BigGAN's config lists the blocks as [upsample, in, out] (× ch)."""
+    if "layers" not in config:
+        return
+    expected = [[spec.resample, spec.in_mult, spec.out_mult] for spec in architectures.lookup(
+        architectures.BIGGAN_DEEP_GENERATOR, generator.resolution, "BigGAN-deep generator"
+    ).blocks]
+    given = [[bool(up), int(i), int(o)] for up, i, o in config["layers"]]
+    if given != expected:
+        raise ValueError(f"`config['layers']` {given} is not the BigGAN-deep "
+                         f"{generator.resolution}×{generator.resolution} block list "
+                         f"{expected} ([upsample, in, out] × ch).")
 
 
 def _bank(entries, bn, key):
