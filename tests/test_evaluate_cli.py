@@ -72,26 +72,36 @@ def run_cli(monkeypatch, *args):
 def test_workdir_results_json(tmp_path, monkeypatch, inception_path):
     generator = write_workdir(tmp_path / "run")
     output = tmp_path / "out" / "results.json"
-    assert run_cli(monkeypatch, f"--workdir={tmp_path / 'run'}", "--metrics=fid,is,kid",
+    assert run_cli(monkeypatch, f"--workdir={tmp_path / 'run'}", "--metrics=kid",
                    "--num_samples=40", "--batch_size=20", "--truncation=0.8",
-                   "--feature_network=inception", f"--inception={inception_path}",
-                   f"--cache_dir={tmp_path / 'cache'}", f"--output={output}") == 0
+                   "--num_reference=100", "--feature_network=inception",
+                   f"--inception={inception_path}", f"--cache_dir={tmp_path / 'cache'}",
+                   f"--output={output}") == 0
     record = json.loads(output.read_text())
     assert record["step"] == STEP
     assert record["source"].endswith(f"ckpt-{STEP}")
     assert record["feature_network"] == "inception" and record["num_samples"] == 40
-    assert set(record["metrics"]) == {"fid", "is", "is_std", "kid", "kid_std"}
-    # The same figures as the library call on the saved generator (the reference side is
-    # recomputed from the digits, not read from the cache).
+    standard = {"fid", "is", "is_std", "precision", "recall", "density", "coverage",
+                "variety", "variety_min", "variety_max"}
+    assert set(record["metrics"]) == standard | {"kid", "kid_std"}
+    assert set(record["real"]) == set(record["metrics"])
+    # The same figures as the library call on the saved generator: the reference is the
+    # first 100 digits of the run's data pipeline, the ceiling the next 40.
+    data = {"source": "digits", "path": "/nonexistent/images"}
+    reference = evaluation.RealImages.from_data_config(data, 32, 100)
+    ceiling = evaluation.RealImages.from_data_config(data, 32, 40, skip=100)
     expected = evaluation.evaluate(
-        generator, metrics.load_inception(inception_path), ["fid", "is", "kid"], 40, 0.8,
-        reference=evaluation.digits_reference(32), batch_size=20,
-        classes=evaluation.balanced_classes(40, 10))
+        generator, metrics.load_inception(inception_path), ["fid", "is", "pr", "dc", "variety",
+                                                            "kid"], 40, 0.8,
+        reference=reference, ceiling=ceiling, batch_size=20,
+        classes=evaluation.ceiling_classes(ceiling, 40))
     for key, value in expected.items():
-        assert record["metrics"][key] == pytest.approx(value, rel=1e-6), key
-    # The digits reference statistics (FID) and features (KID) were cached.
-    assert sorted(os.listdir(tmp_path / "cache")) == [
-        "digits-train_inception_v3_32px.npz", "digits-train_inception_v3_32px_features.npz"]
+        where = record["real"] if key.endswith("_real") else record["metrics"]
+        assert where[key.replace("_real", "")] == pytest.approx(value, rel=1e-6), key
+    # Cached: the reference's statistics (FID) and features, and the ceiling's features.
+    cached = sorted(os.listdir(tmp_path / "cache"))
+    assert len(cached) == 3 and all(name.startswith("digits-images-train-") for name in cached)
+    assert sum(name.endswith("_inception_v3_32px_features.npz") for name in cached) == 2
 
 
 def test_missing_inception_names_how_to_provide_it(tmp_path, monkeypatch, capsys):
@@ -111,7 +121,8 @@ def test_bad_arguments_fail_clearly(tmp_path, monkeypatch, capsys, inception_pat
     with pytest.raises(SystemExit):
         run_cli(monkeypatch, f"--workdir={tmp_path / 'run'}", "--metrics=fid,bogus",
                 f"--inception={inception_path}")
-    assert "unknown metric(s) ['bogus']; accepted: fid, is, kid" in capsys.readouterr().err
+    assert "unknown metric(s) ['bogus']; accepted: fid, is, kid, pr, dc" in \
+        capsys.readouterr().err
     with pytest.raises(SystemExit):
         run_cli(monkeypatch, f"--workdir={tmp_path / 'run'}", "--step=3",
                 f"--inception={inception_path}")
@@ -138,6 +149,7 @@ def test_module_with_sweep_from_the_command_line(tmp_path, inception_path):
     completed = subprocess.run(
         [sys.executable, "-m", "tfbiggan.evaluate", f"--module={module}", "--metrics=fid,is",
          "--num_samples=30", "--batch_size=15", f"--inception={inception_path}",
+         "--num_reference=60",
          "--sweep=0.5,1.0", f"--cache_dir={tmp_path / 'cache'}", f"--output={output}"],
         cwd=conftest.REPO_ROOT, env=env, capture_output=True, text=True, timeout=300,
         check=False)
@@ -145,11 +157,13 @@ def test_module_with_sweep_from_the_command_line(tmp_path, inception_path):
     record = json.loads(output.read_text())
     assert record["step"] == 123 and record["source"] == module
     rows = record["truncation_curve"]
-    assert [row["truncation"] for row in rows] == [0.5, 1.0]
+    assert [row["truncation"] for row in rows] == [0.5, 1.0, "real"]
     assert rows[1]["fid"] == pytest.approx(record["metrics"]["fid"], rel=1e-9)
+    assert rows[2]["recall"] == pytest.approx(record["real"]["recall"], rel=1e-9)
     assert evaluation.read_curve_csv(tmp_path / "results_truncation_curve.csv") == rows
     assert (tmp_path / "results_truncation_curve.png").stat().st_size > 0
-    assert "step 123: fid" in completed.stdout
+    assert "step 123, 30 samples at truncation 1" in completed.stdout
+    assert "recall" in completed.stdout and "real data" in completed.stdout
 
 
 if __name__ == "__main__":

@@ -11,13 +11,15 @@ import tensorflow as tf
 
 from tests import conftest  # noqa: F401  (two logical CPUs)
 from tfbiggan import evaluation, metrics
+from tfbiggan.metrics import digits as digits_metrics
 from tfbiggan.models import BigGANGenerator
 from tfbiggan.training import evaluation_hook, monitoring
 
 
 class ShiftedFeatures:
-    """Stand-in digits classifier: 4×4 average pooling → 48 features plus `offset` (a knob
-    moving the sample features away from the real ones); logits are the first 10 features."""
+    """Stand-in digits classifier: 4×4 average pooling of the channel mean → 16 features plus
+    `offset` (a knob moving the sample features away from the real ones, which are grey);
+    logits are the first 10 features."""
 
     __name__ = "shifted_pool4"
 
@@ -26,9 +28,10 @@ class ShiftedFeatures:
 
     def __call__(self, images):
         images = np.asarray(images, np.float32)
-        n, r = images.shape[:2]
-        pooled = images.reshape(n, 4, r // 4, 4, r // 4, 3).mean(axis=(2, 4)).reshape(n, 48)
-        return pooled + self.offset, pooled[:, :10]
+        n, r, channels = images.shape[0], images.shape[1], images.shape[-1]
+        pooled = images.mean(axis=-1).reshape(n, 4, r // 4, 4, r // 4).mean(axis=(2, 4))
+        pooled = pooled.reshape(n, 16)
+        return pooled + (self.offset if channels == 3 else 0.0), pooled[:, :10]
 
 
 class TrainerLike:
@@ -48,8 +51,13 @@ class TrainerLike:
 @pytest.fixture
 def features(monkeypatch):
     stand_in = ShiftedFeatures()
-    monkeypatch.setattr(metrics, "load_digits_classifier", lambda *a, **k: stand_in)
+    monkeypatch.setattr(digits_metrics, "load_digits_classifier", lambda *a, **k: stand_in)
     return stand_in
+
+
+def suite_arrays(suite, which):
+    images, labels = next(getattr(suite, which).batches(5000))
+    return images, labels
 
 
 def eval_config(tmp_path, **fields):
@@ -82,7 +90,8 @@ def test_direction_of_each_metric(tmp_path):
 
     for metric in ("fid", "kid", "swd", "intra_fid"):
         assert better(metric, 1.0, 2.0) and not better(metric, 3.0, 2.0)
-    for metric in ("is", "class_consistency", "pr", "precision", "recall"):
+    for metric in ("is", "class_consistency", "pr", "precision", "recall", "density",
+                   "coverage", "variety"):
         assert better(metric, 3.0, 2.0) and not better(metric, 1.0, 2.0)
     assert better("fid", 5.0, None) and not better("fid", float("nan"), None)
 
@@ -93,9 +102,6 @@ def test_keeps_the_best_checkpoint_apart(tmp_path, features):
     hook = evaluation_hook.EvaluationHook(eval_config(tmp_path), workdir)
     writer = monitoring.MetricsWriter(workdir)
     kernel = trainer.ema_generator.trainable_weights[0]
-    # Reference statistics of the unshifted features, cached where the hook looks for them.
-    evaluation.reference_statistics(evaluation.digits_reference(32), features,
-                                    tmp_path / "cache")
     offsets = {2: 3.0, 4: 1.0, 6: 10.0}  # FID grows with |offset|: step 4 is the best.
     values = {}
     for step in range(1, 7):
@@ -108,14 +114,22 @@ def test_keeps_the_best_checkpoint_apart(tmp_path, features):
             values[step] = result["fid"]
     assert values[4] < values[2] < values[6]
 
-    # The figure is the FID of the samples' features against the digits' reference.
+    # The figure is the FID of the samples' features against the digits' reference half,
+    # the samples having the classes of the first 40 digits of the other half.
     trainer.ema_generator.trainable_weights[0].assign(tf.fill(kernel.shape, 0.04))
+    suite = evaluation.digits_suite(32)
+    ceiling_images, ceiling_labels = suite_arrays(suite, "ceiling")
     images, _ = evaluation.sample_images(trainer.ema_generator, 40, 20, 1.0, 0,
-                                         evaluation.balanced_classes(40, 10))
-    reference, _ = ShiftedFeatures()(evaluation.digits_reference(32).batches(2000).__next__()[0])
+                                         ceiling_labels[:40])
+    reference, _ = ShiftedFeatures()(suite_arrays(suite, "reference")[0])
     features.offset = 1.0
     fake, _ = features(images)
     assert values[4] == pytest.approx(metrics.fid_from_activations(reference, fake), rel=1e-5)
+    # Beside it, the FID of those 40 real digits.
+    held_out, _ = ShiftedFeatures()(ceiling_images[:40])
+    result = hook.evaluate(trainer)
+    assert result["fid_real"] == pytest.approx(metrics.fid_from_activations(reference,
+                                                                            held_out), rel=1e-5)
 
     best = json.loads((tmp_path / "run" / "best" / "best.json").read_text())
     assert best == {"step": 4, "metric": "fid", "value": values[4], "checkpoint": "ckpt-4"}
@@ -147,15 +161,18 @@ def test_class_consistency_higher_is_better(tmp_path, features):
     hook = evaluation_hook.EvaluationHook(
         eval_config(tmp_path, metric="class_consistency", every=1), str(tmp_path / "run"))
     result = hook.maybe_evaluate(trainer, 1)
+    _, ceiling_labels = suite_arrays(evaluation.digits_suite(32), "ceiling")
     images, labels = evaluation.sample_images(trainer.ema_generator, 40, 20, 1.0, 0,
-                                              evaluation.balanced_classes(40, 10))
+                                              ceiling_labels[:40])
     assert result["class_consistency"] == pytest.approx(
         metrics.class_consistency(features, images, labels))
-    assert set(result) == {"class_consistency", "is_best"} and result["is_best"] == 1.0
+    # Every evaluation reports the standard figures, each beside its real value.
+    for key in ("fid", "is", "precision", "recall", "density", "coverage", "variety",
+                "variety_min", "class_consistency"):
+        assert np.isfinite(result[key]) and np.isfinite(result[f"{key}_real"]), key
+    assert result["is_best"] == 1.0
     best = hook.best()
     assert best["metric"] == "class_consistency" and best["step"] == 1
-    # No reference statistics are needed for class consistency.
-    assert not os.path.exists(tmp_path / "cache")
 
 
 def tiny_trainer_config():
@@ -187,8 +204,9 @@ def test_with_a_real_trainer(tmp_path, features):
     trainer.train(steps=2, progress=False)
     hook = evaluation_hook.EvaluationHook(eval_config(tmp_path, metric="is"), workdir)
     result = hook.maybe_evaluate(trainer, 2)
+    _, ceiling_labels = suite_arrays(evaluation.digits_suite(32), "ceiling")
     _, logits = features(evaluation.sample_images(
-        trainer.ema_generator, 40, 20, 1.0, 0, evaluation.balanced_classes(40, 10))[0])
+        trainer.ema_generator, 40, 20, 1.0, 0, ceiling_labels[:40])[0])
     assert result["is"] == pytest.approx(metrics.inception_score_from_logits(logits)[0])
     assert hook.best() == {"step": 2, "metric": "is", "value": result["is"],
                            "checkpoint": "ckpt-2"}
@@ -205,30 +223,31 @@ class TFShiftedFeatures(ShiftedFeatures):
 
     def __call__(self, images):
         images = tf.convert_to_tensor(images, tf.float32)
-        r = images.shape[1]
-        pooled = tf.reshape(tf.reduce_mean(tf.reshape(images, [-1, 4, r // 4, 4, r // 4, 3]),
-                                           axis=[2, 4]), [-1, 48])
-        return pooled + self.offset, pooled[:, :10]
+        r, channels = images.shape[1], images.shape[-1]
+        grey = tf.reduce_mean(images, axis=-1)
+        pooled = tf.reshape(tf.reduce_mean(tf.reshape(grey, [-1, 4, r // 4, 4, r // 4]),
+                                           axis=[2, 4]), [-1, 16])
+        return pooled + (self.offset if channels == 3 else 0.0), pooled[:, :10]
 
 
 @pytest.mark.slow
 def test_two_replica_trainer_splits_the_evaluation(tmp_path, monkeypatch):
     from tfbiggan.training import trainer as trainer_lib  # pylint: disable=import-outside-toplevel
     stand_in = TFShiftedFeatures()
-    monkeypatch.setattr(metrics, "load_digits_classifier", lambda *a, **k: stand_in)
+    monkeypatch.setattr(digits_metrics, "load_digits_classifier", lambda *a, **k: stand_in)
     strategy = conftest.two_replica_strategy()
     trainer = trainer_lib.Trainer(tiny_trainer_config(), str(tmp_path / "run"), strategy)
     trainer.train(steps=1, progress=False)
     hook = evaluation_hook.EvaluationHook(eval_config(tmp_path, every=1, num_samples=30,
                                                       batch_size=15), str(tmp_path / "run"))
     result = hook.maybe_evaluate(trainer, 1)
-    assert isinstance(hook._feature_fn, evaluation.SplitOverReplicas)  # pylint: disable=protected-access
-    # The same figure from one device, with the same samples and reference.
-    one_device = evaluation.evaluate(
-        trainer.ema_generator, stand_in, ("fid",), 30, 1.0,
-        reference=evaluation.digits_reference(32), batch_size=15, seed=0,
-        classes=evaluation.balanced_classes(30, 10))
-    assert result["fid"] == pytest.approx(one_device["fid"], rel=1e-4)
+    suite = hook._suite  # pylint: disable=protected-access
+    assert isinstance(suite.feature_fn, evaluation.SplitOverReplicas)
+    # The same figures from one device, with the same samples and reference.
+    one_device = evaluation.evaluate_suite(trainer.ema_generator, evaluation.digits_suite(32),
+                                           30, batch_size=15, seed=0)
+    for key in ("fid", "fid_real", "precision", "recall", "coverage", "variety"):
+        assert result[key] == pytest.approx(one_device[key], rel=1e-4, abs=1e-6), key
 
 
 if __name__ == "__main__":
