@@ -186,6 +186,8 @@ def _with(config, dotted, value):
     ("training.synchronized_bn", "sometimes", "'auto', 'on' or 'off'"),
     ("model.preset", "biggan_9000", "accepted: ["),
     ("training.loss", "hinge2", "accepted: ["),
+    ("training.augment", "color,zoom", "accepted: a comma-separated subset of color, "
+                                       "translation, cutout"),
 ])
 def test_bad_config_values_are_named(field, value, accepted):
     config = _with(helpers.tiny_config(), field, value)
@@ -193,6 +195,17 @@ def test_bad_config_values_are_named(field, value, accepted):
         trainer_lib.Trainer(config, "/nonexistent-unused")
     message = str(error.value)
     assert f"`{field}`" in message and repr(value) in message and accepted in message, message
+
+
+def test_data_channels_must_match_the_models():
+    config = _with(helpers.tiny_config(), "data.pipeline.channels", 1)
+    with pytest.raises(ValueError, match=r"`data.pipeline.channels` is 1 but the generator's "
+                                         r"`out_channels` is 3; set "
+                                         r"--config.model.overrides.out_channels=1"):
+        trainer_lib.Trainer(config, "/nonexistent-unused")
+    config = _with(config, "model.overrides.out_channels", 1)
+    with pytest.raises(ValueError, match="the discriminator's `in_channels` is 3"):
+        trainer_lib.Trainer(config, "/nonexistent-unused")
 
 
 def test_unknown_preset_and_loss_list_the_accepted_names():

@@ -77,7 +77,42 @@ def check(config):
         raise ValueError(f"config field `training.nonfinite` must be one of "
                          f"{list(NONFINITE_MODES)}, got {nonfinite!r}.")
     _check_improved_techniques(config)
+    _check_augment_and_channels(config)
     init_from.check_config(config)
+
+
+# DiffAugment and image channels ---------------------------------------------------------------
+
+_CHANNEL_ARGUMENTS = ("out_channels", "output_channels", "in_channels", "input_channels")
+
+
+def _check_augment_and_channels(config):
+    import inspect  # pylint: disable=import-outside-toplevel
+    from tfbiggan import augment  # pylint: disable=import-outside-toplevel
+    policy = config.training.get("augment", "")
+    try:
+        augment.parse_policy(policy)
+    except ValueError as error:
+        raise ValueError(f"config field `training.augment`: {error}") from None
+    pipeline = config.data.get("pipeline") if "data" in config else None
+    if pipeline is None or "channels" not in pipeline:
+        return
+    channels = pipeline.channels
+    preset = presets.PRESETS[config.model.preset]
+    overrides = config.model.get("overrides", {})
+    for model, cls in zip(("generator", "discriminator"), presets._FAMILIES[preset["family"]]):  # pylint: disable=protected-access
+        parameters = inspect.signature(cls.__init__).parameters
+        for argument in _CHANNEL_ARGUMENTS:
+            if argument not in parameters:
+                continue
+            value = overrides.get(argument) if argument in overrides else None
+            if value is None:
+                value = preset[model].get(argument, parameters[argument].default)
+            if value != channels:
+                raise ValueError(
+                    f"config field `data.pipeline.channels` is {channels} but the {model}'s "
+                    f"`{argument}` is {value}; set --config.model.overrides.{argument}="
+                    f"{channels} (or --config.data.pipeline.channels={value}).")
 
 
 # Improved Techniques, semi-supervised mode and progressive growing ---------------------------
