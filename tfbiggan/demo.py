@@ -17,6 +17,8 @@ import time
 
 from absl import app, flags, logging
 
+from tfbiggan import cli
+
 _WORKDIR = flags.DEFINE_string("workdir", "workdirs/digits", "Output directory.")
 _STEPS = flags.DEFINE_integer("steps", None, "Training iterations (default: the config's).")
 _CACHE = flags.DEFINE_string("cache_dir", None,
@@ -26,8 +28,12 @@ _NUM_SAMPLES = flags.DEFINE_integer("num_samples", 2000, "Samples for the metric
 TRUNCATIONS = (0.4, 0.7, 1.0)
 
 
+@cli.one_line_errors()
 def main(argv):
     del argv
+    # Checked before training: the truncation-curve plot at the end needs matplotlib.
+    cli.require_modules(["matplotlib"], "python -m tfbiggan.demo (its truncation-curve plot)",
+                        "demo")
     # Imports after flag parsing keep `--help` fast.
     from tfbiggan import evaluation, sampling  # pylint: disable=import-outside-toplevel
     from tfbiggan.training import defaults, trainer  # pylint: disable=import-outside-toplevel

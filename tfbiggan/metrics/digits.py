@@ -16,6 +16,7 @@ import keras
 import numpy as np
 import tensorflow as tf
 
+from tfbiggan import files
 from tfbiggan.data import digits as digits_data
 
 DEFAULT_CACHE_DIR = os.path.join("~", ".cache", "tfbiggan")
@@ -152,10 +153,8 @@ def load_digits_classifier(resolution=32, cache_dir=None, epochs=15, seed=0):
         logging.info("Loading the digits classifier from %s.", path)
         return DigitsClassifier(keras.saving.load_model(path))
     model, _ = train_digits_model(resolution, epochs=epochs, seed=seed)
-    os.makedirs(os.path.dirname(path), exist_ok=True)
-    temporary = f"{path[:-len('.keras')]}.tmp{os.getpid()}.keras"
-    model.save(temporary)
-    os.replace(temporary, path)  # Atomic: concurrent users never see a partial file.
+    with files.atomic_path(path, suffix=".keras") as temporary:  # Never seen half-written.
+        model.save(temporary)
     logging.info("Saved the digits classifier to %s.", path)
     return DigitsClassifier(model)
 
