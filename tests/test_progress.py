@@ -19,7 +19,7 @@ def _messages(caplog):
 
 
 def test_without_a_terminal_it_logs_a_line_every_n_updates_and_draws_nothing(caplog):
-    caplog.set_level(logging.INFO)
+    caplog.set_level(logging.INFO, logger="absl")
     stream = io.StringIO()  # A pipe or a log file: isatty() is False.
     bar = progress.Progress(10, unit="batch", description="Features", stream=stream,
                             log_every=4)
@@ -36,7 +36,7 @@ def test_without_a_terminal_it_logs_a_line_every_n_updates_and_draws_nothing(cap
 
 
 def test_the_end_is_logged_once(caplog):
-    caplog.set_level(logging.INFO)
+    caplog.set_level(logging.INFO, logger="absl")
     bar = progress.Progress(3, start=1, unit="step", stream=io.StringIO(), log_every=10)
     bar.update(2)
     bar.update(3)  # The total: logged at once, and close() adds nothing.
@@ -45,7 +45,7 @@ def test_the_end_is_logged_once(caplog):
 
 
 def test_on_a_terminal_it_redraws_one_line_and_logs_nothing(caplog):
-    caplog.set_level(logging.INFO)
+    caplog.set_level(logging.INFO, logger="absl")
     stream = _Terminal()
     with progress.Progress(4, unit="step", description="Training", stream=stream) as bar:
         assert bar.terminal
@@ -59,7 +59,7 @@ def test_on_a_terminal_it_redraws_one_line_and_logs_nothing(caplog):
 
 
 def test_disabled_reports_nothing(caplog):
-    caplog.set_level(logging.INFO)
+    caplog.set_level(logging.INFO, logger="absl")
     stream = _Terminal()
     bar = progress.Progress(2, stream=stream, enabled=False)
     bar.update(1)
@@ -69,7 +69,7 @@ def test_disabled_reports_nothing(caplog):
 
 
 def test_track_counts_items_by_their_size(caplog):
-    caplog.set_level(logging.INFO)
+    caplog.set_level(logging.INFO, logger="absl")
     batches = [list(range(3)), list(range(3)), list(range(2))]
     seen = list(progress.track(iter(batches), 8, unit="image", count=len, log_every=2,
                                stream=io.StringIO()))
