@@ -19,15 +19,13 @@ statistics from the bank collected before export (see `tfbiggan.standing_stats`)
 
 import json
 import os
-import shutil
-import tempfile
 
-import numpy as np
-import tensorflow as tf
-from absl import app, flags, logging
+import tfbiggan  # First: a command's quiet start-up happens before TensorFlow's import.
+import numpy as np  # pylint: disable=wrong-import-order
+import tensorflow as tf  # pylint: disable=wrong-import-order
+from absl import flags, logging  # pylint: disable=wrong-import-order
 
-import tfbiggan
-from tfbiggan import standing_stats, validation
+from tfbiggan import cli, files, standing_stats, validation
 
 OUTPUT_KEY = "default"
 
@@ -192,24 +190,9 @@ def build_module(generator, metadata=None, jit_compile=False):
 
 def _atomic_save(module, output_dir):
     output_dir = os.path.abspath(output_dir)
-    parent = os.path.dirname(output_dir)
-    os.makedirs(parent, exist_ok=True)
-    base = os.path.basename(output_dir)
-    staging = tempfile.mkdtemp(prefix=f".{base}.tmp-", dir=parent)
-    try:
+    with files.atomic_directory(output_dir) as staging:
         tf.saved_model.save(module, staging,
                             signatures={OUTPUT_KEY: module.serving_signature})
-        backup = None
-        if os.path.exists(output_dir):
-            backup = tempfile.mkdtemp(prefix=f".{base}.old-", dir=parent)
-            os.rmdir(backup)
-            os.rename(output_dir, backup)
-        os.rename(staging, output_dir)
-    except BaseException:
-        shutil.rmtree(staging, ignore_errors=True)
-        raise
-    if backup is not None:
-        shutil.rmtree(backup, ignore_errors=True)
     return output_dir
 
 
@@ -273,7 +256,8 @@ FLAGS = flags.FLAGS
 
 def _define_flags():
     flags.DEFINE_string("workdir", None, "Training workdir to export from.")
-    flags.DEFINE_string("output", None, "Directory of the exported module.")
+    flags.DEFINE_string("output", None, "Directory of the exported module (replaced if it "
+                        "exists, once the new module is complete).")
     flags.DEFINE_integer("step", None, "Checkpoint step (default: the latest).")
     flags.DEFINE_integer("bank_batches", 16,
                          "Batches per truncation-bank row (0 keeps the current statistics).")
@@ -284,20 +268,31 @@ def _define_flags():
     flags.mark_flags_as_required(["workdir", "output"])
 
 
+@cli.one_line_errors()
 def main(argv):
     if len(argv) > 1:
-        raise app.UsageError(f"unexpected arguments: {argv[1:]}")
+        raise cli.CommandError(f"unexpected arguments: {argv[1:]}")
+    cli.check_workdir(FLAGS.workdir, must_exist=True)
     # Importing the models registers their classes for deserialising config.json.
     import tfbiggan.models  # noqa: F401  pylint: disable=import-outside-toplevel,unused-import
     from tfbiggan.training import workdir as workdir_lib  # pylint: disable=import-outside-toplevel
     generator, step, payload = workdir_lib.load_ema_generator(FLAGS.workdir, FLAGS.step)
-    config = payload.get("config") or {}
-    metadata = {"step": step, "config": config, "class_names": config.get("class_names")}
-    export_generator(generator, FLAGS.output, metadata, bank_batches=FLAGS.bank_batches,
-                     bank_batch_size=FLAGS.bank_batch_size, bank_seed=FLAGS.bank_seed,
-                     jit_compile=FLAGS.jit_compile)
+    metadata = {"step": step, "config": payload.get("config") or {},
+                "class_names": workdir_lib.class_names(payload)}
+    path = export_generator(generator, FLAGS.output, metadata,
+                            bank_batches=FLAGS.bank_batches,
+                            bank_batch_size=FLAGS.bank_batch_size, bank_seed=FLAGS.bank_seed,
+                            jit_compile=FLAGS.jit_compile)
+    print(f"exported the EMA generator of step {step} ({generator.resolution}x"
+          f"{generator.resolution}, {generator.num_classes} classes) to {path}")
+    return 0
+
+
+def run():
+    """Console-script entry point (`tfbiggan-export`)."""
+    _define_flags()
+    cli.run(main, __doc__)
 
 
 if __name__ == "__main__":
-    _define_flags()
-    app.run(main)
+    run()

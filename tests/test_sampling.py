@@ -179,6 +179,44 @@ def test_write_samples_with_standing_statistics(tmp_path):
         sample_cli.write_samples(generator, str(path), [12], 2, [0.5])
 
 
+def test_sample_sheet_rows_are_labelled_with_class_names():
+    generator = _generator()
+    names = [f"name{i}" for i in range(10)]
+    _, rows, labels = sampling.sample_sheet(generator, [3, 7], [1.0], 1, seed=1,
+                                            class_names=names)
+    assert rows == 2 and labels == ["3: name3", "7: name7"]
+    with pytest.raises(ValueError, match=r"one name per class \(10\), got 2"):
+        sampling.sample_sheet(generator, [3], [1.0], 1, seed=1, class_names=["a", "b"])
+
+
+def test_load_source_reads_the_class_names_of_a_workdir(tmp_path):
+    import tensorflow as tf  # pylint: disable=import-outside-toplevel
+    from tfbiggan.models.biggan import BigGANDiscriminator  # pylint: disable=import-outside-toplevel
+    from tfbiggan.training import workdir as workdir_lib  # pylint: disable=import-outside-toplevel
+    generator = _generator()
+    names = ["bag", "boot", "coat", "dress", "pullover", "sandal", "shirt", "sneaker",
+             "top", "trouser"]
+    workdir_lib.write_config(str(tmp_path), {"data": {}}, generator,
+                             BigGANDiscriminator(32, ch=4, num_classes=10), class_names=names)
+    checkpoint = tf.train.Checkpoint(step=tf.Variable(3, dtype=tf.int64),
+                                     ema_generator=generator)
+    checkpoint.save(os.path.join(workdir_lib.checkpoint_dir(str(tmp_path)), "ckpt"))
+    _, loaded_names = sample_cli.load_source(workdir=str(tmp_path))
+    assert loaded_names == names
+
+
+@pytest.mark.parametrize("umask, mode", [(0o022, 0o644), (0o027, 0o640)])
+def test_save_grid_png_gets_the_permissions_of_a_normal_write(tmp_path, umask, mode):
+    images = np.zeros((2, 4, 4, 3), np.float32)
+    previous = os.umask(umask)
+    try:
+        sampling.save_grid_png(images, str(tmp_path / "samples.png"), rows=1)
+    finally:
+        os.umask(previous)
+    assert (tmp_path / "samples.png").stat().st_mode & 0o777 == mode
+    assert os.listdir(tmp_path) == ["samples.png"]
+
+
 @pytest.mark.slow
 def test_sample_cli_from_an_exported_module(tmp_path):
     from export import export_hub  # pylint: disable=import-outside-toplevel

@@ -24,7 +24,9 @@ import os
 import sys
 import time
 
-from absl import app, flags, logging
+from absl import flags, logging
+
+from tfbiggan import cli
 
 _DATASET = flags.DEFINE_enum("dataset", "fashion_mnist", ["fashion_mnist", "digits"],
                              "The data set: Fashion-MNIST (the main job) or the bundled digits "
@@ -58,13 +60,8 @@ def config_for(dataset, data_dir=None, download=False):
     return config
 
 
-def check_ready(config):
-    """Fails before training when a dependency or the data is missing (one clear line)."""
-    try:
-        import matplotlib  # noqa: F401  pylint: disable=import-outside-toplevel,unused-import
-    except ImportError as error:
-        raise RuntimeError("the demo plots its truncation curve with matplotlib, which is not "
-                           "installed: pip install 'tfbiggan[demo]' (or matplotlib).") from error
+def check_data(config):
+    """Fails before training when the data is missing (one clear line saying how to get it)."""
     data = config.data.pipeline
     if data.source == "idx" and not data.download:
         from tfbiggan.data import sources  # pylint: disable=import-outside-toplevel
@@ -95,23 +92,23 @@ def write_sheets(generator, workdir, class_names):
     return sheet, interpolation
 
 
+@cli.one_line_errors()
 def main(argv):
     del argv
-    # Imports after flag parsing keep `--help` fast.
+    # Checked before training: the truncation-curve plot at the end needs matplotlib.
+    cli.require_modules(["matplotlib"], "python -m tfbiggan.demo (its truncation-curve plot)",
+                        "demo")
+    dataset = _DATASET.value
+    config = config_for(dataset, _DATA_DIR.value, _DOWNLOAD.value)
+    check_data(config)
+    # Imports after the checks keep `--help` and a failed check fast.
     # pylint: disable=import-outside-toplevel
-    from tfbiggan import evaluation, standing_stats
+    from tfbiggan import evaluation, files, standing_stats
     from tfbiggan.training import trainer
     from tfbiggan.training import workdir as wd
     from export import export_hub
 
-    dataset = _DATASET.value
     workdir = _WORKDIR.value or os.path.join("workdirs", dataset)
-    config = config_for(dataset, _DATA_DIR.value, _DOWNLOAD.value)
-    try:
-        check_ready(config)
-    except (RuntimeError, FileNotFoundError, ValueError) as error:
-        print(f"error: {error}", file=sys.stderr)
-        return 1
     started = time.time()
     trainer.train(config, workdir, steps=_STEPS.value)
     train_seconds = time.time() - started
@@ -132,7 +129,7 @@ def main(argv):
         results, workdir, f"{dataset}: EMA generator at step {step}")
     results.update({"step": step, "dataset": dataset,
                     "train_seconds_this_run": round(train_seconds, 1)})
-    with open(os.path.join(workdir, "evaluation.json"), "w", encoding="utf-8") as f:
+    with files.atomic_write(os.path.join(workdir, "evaluation.json")) as f:
         json.dump(results, f, indent=1)
 
     figures = {k: v for k, v in results.items()
@@ -160,7 +157,7 @@ def main(argv):
 
 
 def run():
-    app.run(main)
+    cli.run(main, __doc__)
 
 
 if __name__ == "__main__":

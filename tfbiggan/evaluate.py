@@ -1,6 +1,6 @@
 """Evaluates a training run or an exported module and writes the figures as JSON.
 
-    python -m tfbiggan.evaluate --workdir=DIR [--step=N] --metrics=fid,is,kid \\
+    tfbiggan-evaluate --workdir=DIR [--step=N] --metrics=fid,is,kid \\
         --num_samples=10000 --truncation=1.0 --inception=/data/tfgan_inception \\
         --output=results.json
     python -m tfbiggan.evaluate --module=PATH --metrics=fid,is --feature_network=digits \\
@@ -21,9 +21,10 @@ as `*_truncation_curve.csv/.png`, the real data's point on it).
 
 import json
 import os
-import sys
 
-from absl import app, flags, logging
+from absl import flags, logging
+
+from tfbiggan import cli, files
 
 FLAGS = flags.FLAGS
 
@@ -58,8 +59,7 @@ def _define_flags(flag_values=FLAGS):
                         "Cache of reference statistics and the digits classifier "
                         "(default ~/.cache/tfbiggan).", **fv)
     flags.DEFINE_string("output", "results.json", "JSON file to write.", **fv)
-    flags.DEFINE_boolean("progress", True, "Show a progress bar of the feature extraction.",
-                         **fv)
+    cli.define_progress_flags(flag_values)
 
 
 def _parse_value(text):
@@ -147,40 +147,38 @@ def run_evaluation(source, step, data_config, metric_names, num_samples, truncat
     return record
 
 
+@cli.one_line_errors("--data={field}={value}")
 def main(argv):
+    """Runs the command on the parsed FLAGS; errors are reported as one line (`tfbiggan.cli`)."""
     if len(argv) > 1:
-        raise app.UsageError(f"unexpected arguments: {argv[1:]}")
+        raise cli.CommandError(f"unexpected arguments: {argv[1:]}")
     try:
         sweep = [float(t) for t in FLAGS.sweep]
     except ValueError as error:
-        raise app.UsageError(f"--sweep must be numbers, got {FLAGS.sweep}: {error}") from error
-    try:
-        from tfbiggan import evaluation  # pylint: disable=import-outside-toplevel
-        if FLAGS.metrics:
-            evaluation.check_metric_names(FLAGS.metrics)
-        source, step, data_config, path = load_source(FLAGS.workdir, FLAGS.step, FLAGS.module)
-        overrides = parse_data_overrides(FLAGS.data)
-        if overrides:
-            data_config = {**(data_config or {}), **overrides}
-        record = run_evaluation(source, step, data_config, FLAGS.metrics, FLAGS.num_samples,
-                                FLAGS.truncation, FLAGS.feature_network, FLAGS.inception,
-                                FLAGS.num_reference, sweep, FLAGS.batch_size, FLAGS.seed,
-                                FLAGS.cache_dir, path, progress=FLAGS.progress)
-    except (ValueError, OSError) as error:  # OSError covers FileNotFoundError.
-        logging.error("%s", error)
-        print(f"error: {error}", file=sys.stderr)
-        sys.exit(1)
+        raise cli.CommandError(f"--sweep must be numbers, got {FLAGS.sweep}: {error}") from error
+    if sweep:
+        cli.require_modules(["matplotlib"], "--sweep (its truncation-curve plot)", "demo")
+    if FLAGS.workdir is not None:
+        cli.check_workdir(FLAGS.workdir, must_exist=True)
+    from tfbiggan import evaluation  # pylint: disable=import-outside-toplevel
+    if FLAGS.metrics:
+        evaluation.check_metric_names(FLAGS.metrics)
+    source, step, data_config, path = load_source(FLAGS.workdir, FLAGS.step, FLAGS.module)
+    overrides = parse_data_overrides(FLAGS.data)
+    if overrides:
+        data_config = {**(data_config or {}), **overrides}
+    record = run_evaluation(source, step, data_config, FLAGS.metrics, FLAGS.num_samples,
+                            FLAGS.truncation, FLAGS.feature_network, FLAGS.inception,
+                            FLAGS.num_reference, sweep, FLAGS.batch_size, FLAGS.seed,
+                            FLAGS.cache_dir, path, progress=cli.progress_enabled(FLAGS))
     output = os.path.abspath(FLAGS.output)
-    os.makedirs(os.path.dirname(output), exist_ok=True)
     if "truncation_curve" in record:
         stem = os.path.splitext(output)[0]
         rows = record["truncation_curve"]
         evaluation.write_curve_csv(rows, f"{stem}_truncation_curve.csv")
         evaluation.plot_truncation_curve(rows, f"{stem}_truncation_curve.png")
-    tmp = f"{output}.tmp"
-    with open(tmp, "w", encoding="utf-8") as f:
+    with files.atomic_write(output) as f:
         json.dump(record, f, indent=1, sort_keys=True)
-    os.replace(tmp, output)
     figures = dict(record["metrics"])
     figures.update({f"{k}_real": v for k, v in record["real"].items()})
     print(f"step {record['step']}, {record['num_samples']} samples at truncation "
@@ -192,7 +190,7 @@ def main(argv):
 def run():
     """Console-script entry point (`tfbiggan-evaluate`)."""
     _define_flags()
-    app.run(main)
+    cli.run(main, __doc__)
 
 
 if __name__ == "__main__":

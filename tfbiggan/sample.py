@@ -1,7 +1,7 @@
 """Writes a sample sheet (one row per class, columns per truncation) from a run or an export.
 
-    python -m tfbiggan.sample --workdir=DIR [--step=N] --num=8 --classes=1,2,3 \\
-        --truncation=0.5 --seed=0 --output=grid.png
+    tfbiggan-sample --workdir=DIR [--step=N] --num=8 --classes=1,2,3 --truncation=0.5 \\
+        --seed=0 --output=grid.png
     python -m tfbiggan.sample --module=PATH --num=8 --classes=1,2,3 --truncation=0.3,1.0 \\
         --output=grid.png
 
@@ -9,12 +9,13 @@ With --workdir the EMA generator of the checkpoint is used; unless --standing_ba
 standing statistics are collected at each truncation first (the paper's procedure), otherwise
 the generator's truncation bank is read. With --module an exported module (see
 `export.export_hub`) is used; its bank was filled at export time. Without --classes, --num
-random classes get one row each.
+random classes get one row each. Rows are labelled with the class names of the run's data
+(image sub-folders, TFDS metadata) when it has them.
 """
 
-from absl import app, flags, logging
+from absl import flags, logging
 
-from tfbiggan import sampling, validation
+from tfbiggan import cli, sampling, validation
 
 FLAGS = flags.FLAGS
 
@@ -54,7 +55,7 @@ def load_source(workdir=None, step=None, module=None):
     from tfbiggan.training import workdir as workdir_lib  # pylint: disable=import-outside-toplevel
     generator, restored_step, payload = workdir_lib.load_ema_generator(workdir, step)
     logging.info("Restored the EMA generator of %s at step %d.", workdir, restored_step)
-    return generator, (payload.get("config") or {}).get("class_names")
+    return generator, workdir_lib.class_names(payload)
 
 
 def write_samples(source, output, classes, num, truncations, seed=0, mode="hub",
@@ -88,27 +89,27 @@ def write_samples(source, output, classes, num, truncations, seed=0, mode="hub",
         raise ValueError(f"class ids must be in [0, {num_classes}), got {bad}.")
     images, rows, labels = sampling.sample_sheet(
         source, classes, truncations, num, seed, mode=mode, standing_batches=standing_batches,
-        standing_batch_size=standing_batch_size)
-    if class_names:
-        labels = [f"{c}: {class_names[c]}" for c in classes]
+        standing_batch_size=standing_batch_size, class_names=class_names)
     sampling.save_grid_png(images, output, rows, labels)
     return images
 
 
+@cli.one_line_errors()
 def main(argv):
     if len(argv) > 1:
-        raise app.UsageError(f"unexpected arguments: {argv[1:]}")
-    source, names = load_source(FLAGS.workdir, FLAGS.step, FLAGS.module)
+        raise cli.CommandError(f"unexpected arguments: {argv[1:]}")
     try:
         truncations = [float(t) for t in FLAGS.truncation]
         classes = [int(c) for c in FLAGS.classes]
     except ValueError as error:
-        raise app.UsageError(f"--truncation must be numbers and --classes integers: "
-                             f"{error}") from error
+        raise cli.CommandError(f"--truncation must be numbers and --classes integers: "
+                               f"{error}") from error
+    if FLAGS.workdir is not None:
+        cli.check_workdir(FLAGS.workdir, must_exist=True)
+    source, names = load_source(FLAGS.workdir, FLAGS.step, FLAGS.module)
     standing = FLAGS.standing_batches if FLAGS.workdir else 0
     images = write_samples(source, FLAGS.output, classes, FLAGS.num, truncations, FLAGS.seed,
                            FLAGS.mode, names, standing, FLAGS.standing_batch_size)
-    logging.info("Wrote %d samples to %s.", len(images), FLAGS.output)
     print(f"wrote {len(images)} samples to {FLAGS.output}")
     return 0
 
@@ -116,7 +117,7 @@ def main(argv):
 def run():
     """Console-script entry point (`tfbiggan-sample`)."""
     _define_flags()
-    app.run(main)
+    cli.run(main, __doc__)
 
 
 if __name__ == "__main__":

@@ -8,14 +8,12 @@ Every sampler is seeded and reproducible: the same seed gives the same array.
 """
 
 import numbers
-import os
-import tempfile
 
 import numpy as np
 from absl import logging
 from scipy import stats
 
-from tfbiggan import validation
+from tfbiggan import files, validation
 
 MODES = ("resample", "hub")
 
@@ -273,17 +271,8 @@ def save_grid_png(images, path, rows, labels=None, column_labels=None):
         picture = canvas
     else:
         picture = Image.fromarray(grid)
-    directory = os.path.dirname(os.path.abspath(path))
-    os.makedirs(directory, exist_ok=True)
-    handle, tmp = tempfile.mkstemp(suffix=".png.tmp", dir=directory)
-    try:
-        with os.fdopen(handle, "wb") as f:
-            picture.save(f, format="PNG")
-        os.replace(tmp, path)
-    except BaseException:
-        if os.path.exists(tmp):
-            os.remove(tmp)
-        raise
+    with files.atomic_write(path, "wb") as f:
+        picture.save(f, format="PNG")
     logging.info("Wrote a %d-row image grid to %s.", rows, path)
     return np.asarray(picture)
 
@@ -332,7 +321,7 @@ def generator_fn(generator):
 
 
 def sample_sheet(generator, classes, truncations, per_class, seed, mode="hub",
-                 standing_batches=0, standing_batch_size=64):
+                 standing_batches=0, standing_batch_size=64, class_names=None):
     """One row per class; for each truncation, `per_class` samples (columns).
 
     The latents of a column are shared by every row (so rows differ by class only); each
@@ -348,9 +337,12 @@ def sample_sheet(generator, classes, truncations, per_class, seed, mode="hub",
       standing_batches: for a tfbiggan generator, > 0 collects standing statistics at each
         truncation (`tfbiggan.standing_stats`) and samples with them instead of the bank.
       standing_batch_size: batch size of that collection.
+      class_names: optional names of all classes (index = class id), e.g. the
+        `class_names` of a run's config.json or an export; labels are then "c: name".
 
     Returns:
-      (images [rows·cols, R, R, 3] in [-1, 1], rows, labels) with labels "class c".
+      (images [rows·cols, R, R, 3] in [-1, 1], rows, labels) with labels "c: name", or
+      "class c" without names.
 
     Example:
       >>> images, rows, labels = sample_sheet(generator, [1, 2], [0.3, 1.0], 4, seed=0)
@@ -363,6 +355,9 @@ def sample_sheet(generator, classes, truncations, per_class, seed, mode="hub",
     if not classes or not truncations:
         raise ValueError(f"`classes` and `truncations` must not be empty, got {classes!r} "
                          f"and {truncations!r}.")
+    if class_names and len(class_names) != num_classes:
+        raise ValueError(f"`class_names` must hold one name per class ({num_classes}), got "
+                         f"{len(class_names)}.")
     labels_onehot = one_hot(np.asarray(classes), num_classes)
     columns = []  # per truncation: [rows, per_class, R, R, 3]
     for index, truncation in enumerate(truncations):
@@ -378,5 +373,6 @@ def sample_sheet(generator, classes, truncations, per_class, seed, mode="hub",
             images = run(z_all, y_all, truncation)
         columns.append(images.reshape((len(classes), per_class) + images.shape[1:]))
     sheet = np.concatenate(columns, axis=1)
-    labels = [f"class {c}" for c in classes]
+    labels = ([f"{c}: {class_names[c]}" for c in classes] if class_names else
+              [f"class {c}" for c in classes])
     return sheet.reshape((-1,) + sheet.shape[2:]), len(classes), labels

@@ -1,51 +1,63 @@
-"""Command line: python -m tfbiggan.train --config=configs/NAME.py --workdir=DIR
+"""Trains a GAN from an experiment config.
 
-Any config field can be overridden, e.g. `--config.training.batch_size=64`. Running the same
-command again resumes from the latest checkpoint in the workdir.
+    tfbiggan-train --config=digits --workdir=DIR
+    python -m tfbiggan.train --config=configs/digits.py --workdir=DIR [--steps=N] \\
+        [--strategy=default|one_device|mirrored|multi_worker|tpu] [--tpu=NAME]
+
+--config is a config file or the name of a shipped config. Any config field can be set on the
+command line, e.g. `--config.training.batch_size=64`. Running the same command again resumes
+from the latest checkpoint in the workdir.
 """
 
-import sys
-
-from absl import app, flags, logging
+from absl import flags, logging
 from ml_collections import config_flags
 
-_CONFIG = config_flags.DEFINE_config_file("config", None, "Experiment config file.",
-                                          lock_config=True)
+from tfbiggan import cli
+
+_CONFIG = config_flags.DEFINE_config_file(
+    "config", None, "Experiment config: a config file or the name of a shipped config.",
+    lock_config=True)
 _WORKDIR = flags.DEFINE_string("workdir", None, "Directory for checkpoints and logs.")
 _STEPS = flags.DEFINE_integer("steps", None, "Total iterations (overrides training.steps).")
 _STRATEGY = flags.DEFINE_enum(
     "strategy", "default", ["default", "one_device", "mirrored", "multi_worker", "tpu"],
     "tf.distribute strategy.")
+_STRATEGY_NAMES = {"default": "the default strategy", "one_device": "OneDeviceStrategy",
+                   "mirrored": "MirroredStrategy", "multi_worker": "MultiWorkerMirroredStrategy",
+                   "tpu": "TPUStrategy"}
 _TPU = flags.DEFINE_string("tpu", None, "TPU name or grpc://host:port for --strategy=tpu.")
-_NO_PROGRESS = flags.DEFINE_bool("no_progress", False, "Hide the console progress line.")
+cli.define_progress_flags()
 
 
+@cli.one_line_errors("--config.data.pipeline.{field}={value}")
 def main(argv):
     if len(argv) > 1:
-        raise app.UsageError(f"Unexpected arguments: {argv[1:]}")
-    from tfbiggan.training import strategies, trainer  # pylint: disable=import-outside-toplevel
+        raise cli.CommandError(f"unexpected arguments: {argv[1:]}")
     config = _CONFIG.value
-    if config is None or _WORKDIR.value is None:
-        raise app.UsageError("--config and --workdir are required.")
+    if config is None:
+        raise cli.CommandError("--config is required (a config file or the name of a shipped "
+                               f"config: {', '.join(cli.shipped_configs())}).")
+    workdir = cli.check_workdir(_WORKDIR.value, must_exist=False)
     if _STEPS.value is not None:
         if _STEPS.value < 1:
-            raise app.UsageError(f"--steps must be a positive integer, got {_STEPS.value}.")
+            raise cli.CommandError(f"--steps must be a positive integer, got {_STEPS.value}.")
         config.unlock()
         config.training.steps = _STEPS.value
         config.lock()
+    from tfbiggan.training import strategies, trainer  # pylint: disable=import-outside-toplevel
+    strategy = strategies.make_strategy(_STRATEGY.value, _TPU.value)
+    logging.info("Training with %s (%d replica(s) in sync).", _STRATEGY_NAMES[_STRATEGY.value],
+                 strategy.num_replicas_in_sync)
     try:
-        strategy = strategies.make_strategy(_STRATEGY.value, _TPU.value)
-        result = trainer.train(config, _WORKDIR.value, strategy,
-                               progress=not _NO_PROGRESS.value)
-    except (ValueError, trainer.NonFiniteError, trainer.CheckpointWriteError) as error:
-        logging.error("%s", error)
-        print(f"error: {error}", file=sys.stderr)
-        sys.exit(1)
+        result = trainer.train(config, workdir, strategy, progress=cli.progress_enabled())
+    except trainer.NonFiniteError as error:
+        raise cli.CommandError(str(error)) from error
     logging.info("Finished at step %d.", int(result.step.numpy()))
 
 
 def run():
-    app.run(main)
+    """Console-script entry point (`tfbiggan-train`)."""
+    cli.run(main, __doc__, config_flag="config", usual_fields=cli.TRAINING_FIELDS)
 
 
 if __name__ == "__main__":

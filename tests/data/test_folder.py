@@ -141,5 +141,22 @@ def test_more_class_folders_than_num_classes(image_tree):
         folder.folder_source(str(root), 8, num_classes=1)
 
 
+def test_empty_class_folder_among_full_ones_is_named_before_the_class_count(tmp_path):
+    """Ten full class folders and one empty one with num_classes=10: the error names the
+    empty folder (not "11 class folders, out of range")."""
+    root = tmp_path / "fashion"
+    for index in range(10):
+        _save(str(root / f"class{index:02d}" / "a.png"), _rng_image((8, 8, 3), index))
+    (root / "boot").mkdir()
+    with pytest.raises(ValueError) as error:
+        folder.scan_image_folder(str(root), 8, num_classes=10)
+    message = str(error.value)
+    assert f"Class folder {str(root / 'boot')!r} contains no images" in message
+    assert "11 class folders" not in message
+    (root / "coat").mkdir()
+    with pytest.raises(ValueError, match=r"Class folders '.*boot', '.*coat' contain no images"):
+        folder.scan_image_folder(str(root), 8, num_classes=12)
+
+
 if __name__ == "__main__":
     sys.exit(pytest.main([__file__, "-q"]))

@@ -258,6 +258,27 @@ def test_atomic_write(tmp_path, monkeypatch):
     assert _leftovers(tmp_path, "module") == []
 
 
+@pytest.mark.slow
+def test_exported_module_has_the_usual_permissions(tmp_path):
+    """Under umask 022 every directory of the module is 0755 and every file 0644 (not the
+    0700 of a temporary directory), so the module can be shared as it is."""
+    previous = os.umask(0o022)
+    try:
+        path = export_hub.export_generator(_generator(seed=6), str(tmp_path / "module"),
+                                           {"step": 1})
+    finally:
+        os.umask(previous)
+    modes = {}
+    for root, dirs, names in os.walk(path):
+        for name in dirs + names + ([] if root != path else ["."]):
+            full = os.path.normpath(os.path.join(root, name))
+            modes[os.path.relpath(full, path)] = os.stat(full).st_mode
+    assert {"saved_model.pb", "variables", "fingerprint.pb"} <= set(modes)
+    for name, mode in modes.items():
+        expected = 0o755 if os.path.isdir(os.path.join(path, name)) else 0o644
+        assert mode & 0o777 == expected, (name, oct(mode & 0o777))
+
+
 def test_export_rejects_bad_metadata(tmp_path):
     generator = _generator()
     with pytest.raises(ValueError, match=r"one name per class \(10\), got 2"):

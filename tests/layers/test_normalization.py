@@ -102,6 +102,31 @@ def test_conditional_bn_in_functional_model_rank_2():
     np.testing.assert_allclose(model([x, c]).numpy(), expected, rtol=1e-4, atol=1e-4)
 
 
+def test_conditional_bn_takes_the_keras_list_call():
+    """`cbn([x, c])`, Keras's call for multi-input layers, equals `cbn(x, c)`: eagerly, in a
+    functional model, and in training mode against the NumPy formula."""
+    x, c = randn(6, 3, 3, 4, seed=6) + 1.0, randn(6, 5, seed=7)
+    cbn = ConditionalBN()
+    cbn([x, c])  # Builds from the list.
+    _random_projections(cbn, seed=3)
+    expected = np_cbn(x, c, cbn)
+    np.testing.assert_allclose(cbn([x, c], training=True).numpy(), expected, rtol=1e-4,
+                               atol=1e-4)
+    np.testing.assert_allclose(cbn((x, c), training=False).numpy(),
+                               cbn(x, c, training=False).numpy(), rtol=0, atol=0)
+    x_in, c_in = keras.Input((3, 3, 4)), keras.Input((5,))
+    listed = ConditionalBN()
+    out = listed([x_in, c_in])
+    assert tuple(out.shape) == (None, 3, 3, 4)
+    model = keras.Model([x_in, c_in], out)
+    _random_projections(listed, seed=3)
+    expected = np_cbn(x, c, listed)  # Before the call, which updates the SN vectors.
+    np.testing.assert_allclose(model([x, c], training=True).numpy(), expected, rtol=1e-4,
+                               atol=1e-4)
+    with pytest.raises(ValueError, match=r"needs `x` and `condition`"):
+        ConditionalBN()(x)
+
+
 @pytest.mark.parametrize("make,pattern", [
     (lambda: ConditionalBN(momentum=1.5), r"`momentum`.*1\.5"),
     (lambda: ConditionalBN(epsilon=0.0), r"`epsilon`.*0\.0"),

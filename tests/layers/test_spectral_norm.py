@@ -155,8 +155,8 @@ def test_bad_input_rank_and_width():
     conv(randn(1, 4, 4, 3))
     with pytest.raises(ValueError, match=r"last dimension 3.*\(1, 4, 4, 2\)"):
         conv(randn(1, 4, 4, 2))
-    with pytest.raises(ValueError, match=r"SpectralNormDense.*rank 2"):
-        SpectralNormDense(3)(randn(2, 4, 5))
+    with pytest.raises(ValueError, match=r"SpectralNormDense.*rank >= 2"):
+        SpectralNormDense(3)(randn(5))  # Like Dense, any rank >= 2 (the last axis) is accepted.
     dense = SpectralNormDense(3)
     dense(randn(2, 5))
     with pytest.raises(ValueError, match=r"last dimension 5"):
@@ -249,6 +249,121 @@ def test_dense_output_is_matmul_with_normalized_kernel():
     sigma, _, _ = np_power_iteration(kernel, layer.u.numpy(), 1e-4, 2)
     np.testing.assert_allclose(layer(x).numpy(), x @ (kernel / sigma) + layer.bias.numpy(),
                                rtol=1e-5, atol=1e-5)
+
+
+# --- Keras conventions: Conv2D's and Dense's arguments -----------------------------------------
+
+def _same_as_keras(ours, theirs, x):
+    """Gives `theirs` (a Keras Conv2D / Dense) our normalised kernel and bias; returns both
+    outputs of an inference call."""
+    ours.build(x.shape)
+    theirs.build(x.shape)
+    ours.kernel.assign(randn(*ours.kernel.shape, seed=11))
+    if ours.use_bias:
+        ours.bias.assign(randn(*ours.bias.shape, seed=12))
+    theirs.kernel.assign(np_sn_kernel_of(ours).astype(np.float32))
+    if ours.use_bias:
+        theirs.bias.assign(ours.bias.numpy())
+    return ours(x, training=False).numpy(), theirs(x).numpy()
+
+
+@pytest.mark.parametrize("kwargs", [
+    dict(activation="relu"),
+    dict(strides=2, padding="valid", activation="tanh"),
+    dict(dilation_rate=2, padding="same", use_bias=False),
+    dict(dilation_rate=(2, 1), padding="valid", activation="sigmoid"),
+    dict(groups=2, activation="relu"),
+    dict(strides=(2, 1), groups=4, padding="same"),
+], ids=["relu", "strided_valid_tanh", "dilated_no_bias", "dilated_valid", "groups",
+        "strided_groups"])
+def test_conv_takes_conv2d_arguments_and_matches_conv2d(kwargs):
+    keras_kwargs = dict(kwargs)
+    keras_kwargs.setdefault("padding", "same")  # Our default; Conv2D's is "valid".
+    ours = SpectralNormConv(8, 3, **kwargs)
+    theirs = keras.layers.Conv2D(8, 3, **keras_kwargs)
+    x = randn(2, 9, 8, 4, seed=13)
+    got, expected = _same_as_keras(ours, theirs, x)
+    assert got.shape == expected.shape == ours.compute_output_shape(x.shape)
+    np.testing.assert_allclose(got, expected, rtol=1e-5, atol=1e-5)
+    if "activation" in kwargs and kwargs["activation"] == "relu":
+        assert got.min() == 0.0 and got.max() > 0.0
+
+
+def test_conv_activation_is_applied_after_the_bias():
+    # An all-negative bias and ReLU: every output is max(conv + bias, 0).
+    layer = SpectralNormConv(2, 1, activation="relu")
+    x = np.ones((1, 2, 2, 1), np.float32)
+    layer.build(x.shape)
+    layer.kernel.assign(np.ones((1, 1, 1, 2), np.float32))  # σ = √2 for a 1×2 matrix of ones
+    layer.bias.assign(np.array([-1.0, 0.5], np.float32))
+    out = layer(x, training=False).numpy()
+    np.testing.assert_allclose(out[..., 0], np.maximum(1 / np.sqrt(2) - 1.0, 0.0), atol=1e-6)
+    np.testing.assert_allclose(out[..., 1], 1 / np.sqrt(2) + 0.5, atol=1e-6)
+
+
+@pytest.mark.parametrize("kwargs", [
+    dict(activation="relu"), dict(use_bias=False, activation="softplus"), dict()],
+    ids=["relu", "no_bias_softplus", "plain"])
+def test_dense_takes_dense_arguments_and_matches_dense(kwargs):
+    ours = SpectralNormDense(5, **kwargs)
+    theirs = keras.layers.Dense(5, **kwargs)
+    x = randn(3, 4, 6, seed=14)  # Rank 3: applied to the last axis, as Dense does.
+    got, expected = _same_as_keras(ours, theirs, x)
+    assert got.shape == expected.shape == ours.compute_output_shape(x.shape) == (3, 4, 5)
+    np.testing.assert_allclose(got, expected, rtol=1e-5, atol=1e-5)
+
+
+@pytest.mark.parametrize("layer", [
+    SpectralNormConv(6, (3, 1), strides=1, padding="valid", dilation_rate=(1, 2), groups=3,
+                     activation="relu", use_bias=False, bias_initializer="ones",
+                     kernel_regularizer="l2", bias_regularizer="l1", activity_regularizer="l2",
+                     kernel_constraint="non_neg", bias_constraint="non_neg",
+                     num_power_iterations=2, epsilon=1e-6),
+    SpectralNormDense(4, activation="tanh", use_bias=True, bias_initializer="ones",
+                      kernel_regularizer="l2", bias_regularizer="l1",
+                      activity_regularizer="l2", kernel_constraint="non_neg",
+                      bias_constraint="non_neg", num_power_iterations=3),
+], ids=["conv", "dense"])
+def test_keras_arguments_survive_the_config_round_trip(layer):
+    config = layer.get_config()
+    clone = type(layer).from_config(config)
+    assert clone.get_config() == config
+    assert set(config) == constructor_keys(type(layer)) | BASE_CONFIG_KEYS | {
+        "activity_regularizer"}
+    assert config["activation"] in ("relu", "tanh")
+    assert clone.activation is keras.activations.get(config["activation"])
+    rebuilt = keras.saving.deserialize_keras_object(
+        keras.saving.serialize_keras_object(layer))
+    assert rebuilt.get_config() == config
+
+
+def test_kernel_constraint_acts_on_the_raw_kernel_after_an_update():
+    layer = SpectralNormDense(3, kernel_constraint="non_neg")
+    x = randn(4, 5, seed=15)
+    layer.build(x.shape)
+    optimizer = keras.optimizers.SGD(1.0)
+    with tf.GradientTape() as tape:
+        loss = tf.reduce_sum(layer(x, training=True) ** 2)
+    optimizer.apply_gradients(zip(tape.gradient(loss, layer.trainable_variables),
+                                  layer.trainable_variables))
+    assert layer.kernel.numpy().min() >= 0.0
+
+
+@pytest.mark.parametrize("make, pattern", [
+    (lambda: SpectralNormConv(4, 3, strides=2, dilation_rate=2), "cannot be combined"),
+    (lambda: SpectralNormConv(5, 3, groups=2), "divisible by `groups`"),
+    (lambda: SpectralNormConv(4, 3, data_format="channels_first"), "data_format"),
+    (lambda: SpectralNormConv(4, 3, padding="causal"), "padding"),
+    (lambda: SpectralNormConv(4, 3, activation="no_such_activation"), "no_such_activation"),
+])
+def test_bad_conv2d_arguments(make, pattern):
+    with pytest.raises(ValueError, match=pattern):
+        make()
+
+
+def test_groups_must_divide_the_input_channels():
+    with pytest.raises(ValueError, match=r"input channels \(5\) must be divisible by `groups`"):
+        SpectralNormConv(4, 3, groups=2)(randn(1, 4, 4, 5))
 
 
 def test_inference_leaves_u_and_sigma_unchanged_training_updates_them():

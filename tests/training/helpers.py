@@ -22,7 +22,7 @@ TINY_FLAGS = (
     "--config.log.every=1",
     "--config.log.sample_every=0",
     "--config.log.singular_values_every=0",
-    "--no_progress",
+    "--noprogress",
 )
 
 

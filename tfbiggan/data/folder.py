@@ -78,6 +78,13 @@ def _check_image_file(path, resolution, allow_upscale):
     return None
 
 
+def _image_names(class_dir):
+    """Sorted names of the image files (by extension) directly inside `class_dir`."""
+    return sorted(name for name in os.listdir(class_dir)
+                  if name.lower().endswith(IMAGE_EXTENSIONS)
+                  and os.path.isfile(os.path.join(class_dir, name)))
+
+
 def scan_image_folder(path, resolution=None, *, num_classes=None, skip_corrupt=False,
                       allow_upscale=False):
     """Lists and validates the images of a class-per-folder tree.
@@ -109,6 +116,15 @@ def scan_image_folder(path, resolution=None, *, num_classes=None, skip_corrupt=F
         raise ValueError(
             f"Image folder {path!r} has no class sub-folders; expected one sub-folder of "
             "images (.jpg, .jpeg, .png, .bmp) per class.")
+    listings = {name: _image_names(os.path.join(path, name)) for name in class_names}
+    empty = [name for name in class_names if not listings[name]]
+    if empty:  # Named first: an empty folder also inflates the class count below.
+        folders = ", ".join(repr(os.path.join(path, name)) for name in empty)
+        raise ValueError(
+            f"Class folder{'s' if len(empty) > 1 else ''} {folders} "
+            f"{'contain' if len(empty) > 1 else 'contains'} no images; accepted extensions: "
+            f"{', '.join(IMAGE_EXTENSIONS)}. Every class folder needs at least one image: "
+            "remove or fill it.")
     if num_classes is not None and len(class_names) > num_classes:
         raise ValueError(
             f"Image folder {path!r} has {len(class_names)} class folders, so labels reach "
@@ -117,14 +133,7 @@ def scan_image_folder(path, resolution=None, *, num_classes=None, skip_corrupt=F
     files, labels, skipped = [], [], []
     for label, class_name in enumerate(class_names):
         class_dir = os.path.join(path, class_name)
-        names = sorted(name for name in os.listdir(class_dir)
-                       if name.lower().endswith(IMAGE_EXTENSIONS)
-                       and os.path.isfile(os.path.join(class_dir, name)))
-        if not names:
-            raise ValueError(
-                f"Class folder {class_dir!r} contains no images; accepted extensions: "
-                f"{', '.join(IMAGE_EXTENSIONS)}.")
-        for name in names:
+        for name in listings[class_name]:
             file_path = os.path.join(class_dir, name)
             problem = _check_image_file(file_path, resolution, allow_upscale)
             if problem is None:

@@ -14,7 +14,7 @@ import re
 import numpy as np
 from absl import logging
 
-from tfbiggan import validation
+from tfbiggan import files, validation
 from tfbiggan.evaluation.progress import with_progress
 from tfbiggan.evaluation.replicas import SplitOverReplicas, split_over_replicas
 from tfbiggan.metrics import classifier as classifier_lib
@@ -231,10 +231,8 @@ class RealSide:
         out = {key: value for key, value in out.items() if value is not None and key != "images"}
         if path:
             os.makedirs(os.path.dirname(path), exist_ok=True)
-            temporary = f"{path[:-len('.npz')]}.tmp{os.getpid()}.npz"
-            with open(temporary, "wb") as f:
+            with files.atomic_write(path, "wb") as f:
                 np.savez(f, **out)
-            os.replace(temporary, path)
         return out
 
     @property

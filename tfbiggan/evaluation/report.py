@@ -4,6 +4,7 @@ import csv
 import math
 import os
 
+from tfbiggan import files
 from tfbiggan.evaluation.sweep import REAL
 
 # Output key → (label, the better direction: "low", "high" or "one" for ≈ 1 / the real value).
@@ -53,7 +54,7 @@ def write_curve_csv(rows, path):
     columns = list(rows[0])
     for row in rows[1:]:
         columns += [key for key in row if key not in columns]
-    with open(path, "w", newline="", encoding="utf-8") as f:
+    with files.atomic_write(path, newline="") as f:
         writer = csv.DictWriter(f, fieldnames=columns)
         writer.writeheader()
         for row in rows:
@@ -110,6 +111,7 @@ def plot_truncation_curve(rows, path, title="Truncation sweep"):
     figure.tight_layout()
     path = os.fspath(path)
     os.makedirs(os.path.dirname(os.path.abspath(path)), exist_ok=True)
-    figure.savefig(path, dpi=100)
+    with files.atomic_path(path, suffix=".png") as temporary:
+        figure.savefig(temporary, dpi=100, format="png")
     plt.close(figure)
     return path

@@ -212,6 +212,16 @@ def accumulate_standing_statistics(model):
             layer._accumulating = False  # pylint: disable=protected-access
 
 
+def _split_pair(x, condition, what):
+    """(x, condition) from two arguments or from a list [x, condition] given as `x`."""
+    if condition is not None:
+        return x, condition
+    if isinstance(x, (list, tuple)) and len(x) == 2 and not isinstance(x[0], (int, type(None))):
+        return x[0], x[1]
+    raise ValueError(f"ConditionalBN needs `x` and `condition`: pass them as two arguments or "
+                     f"as the list [x, condition]; got {what} {x!r} without a condition.")
+
+
 @keras.saving.register_keras_serializable(package="tfbiggan")
 class ConditionalBN(_BatchStatistics):
     """Conditional batch normalisation: out = x̂ · (1 + W_γ·c) + W_β·c.
@@ -232,11 +242,13 @@ class ConditionalBN(_BatchStatistics):
       kernel_initializer: initializer of the projections.
 
     Call arguments: `x` [B, H, W, C] (or [B, C]), `condition` [B, D], `training`, and
-    `truncation` (scalar) to select statistics from the bank at inference.
+    `truncation` (scalar) to select statistics from the bank at inference. Like Keras's
+    multi-input layers it also takes the list `[x, condition]` as its one input.
 
     Example:
       >>> cbn = ConditionalBN()
       >>> h = cbn(h, condition, training=True)
+      >>> h = cbn([h, condition], training=True)         # the same
 
     Reference: de Vries et al. 2017; Dumoulin et al. 2017; Brock et al. 2019 (App. B).
     """
@@ -261,7 +273,8 @@ class ConditionalBN(_BatchStatistics):
                                   kernel_initializer=self.kernel_initializer,
                                   dtype=self.dtype_policy, name=name)
 
-    def build(self, x_shape, condition_shape):
+    def build(self, x_shape, condition_shape=None):
+        x_shape, condition_shape = _split_pair(x_shape, condition_shape, "input shapes")
         input_shape = x_shape
         if len(input_shape) not in (2, 4):
             raise ValueError(f"ConditionalBN expects `x` of rank 2 or 4, "
@@ -275,7 +288,8 @@ class ConditionalBN(_BatchStatistics):
         self.gain.build(tuple(condition_shape))
         self.bias.build(tuple(condition_shape))
 
-    def call(self, x, condition, training=False, truncation=None):
+    def call(self, x, condition=None, training=False, truncation=None):
+        x, condition = _split_pair(x, condition, "inputs")
         if len(x.shape) not in (2, 4):
             raise ValueError(f"ConditionalBN expects `x` of rank 2 or 4, got shape "
                              f"{tuple(x.shape)}.")
@@ -287,9 +301,9 @@ class ConditionalBN(_BatchStatistics):
         bias = ops.cast(self.bias(condition, training=training), "float32")
         return self._affine(x, training, truncation, gain, bias)
 
-    def compute_output_shape(self, x_shape, condition_shape):
-        input_shape = x_shape
-        return input_shape
+    def compute_output_shape(self, x_shape, condition_shape=None):
+        x_shape, _ = _split_pair(x_shape, condition_shape, "input shapes")
+        return tuple(x_shape)
 
     def get_config(self):
         config = super().get_config()

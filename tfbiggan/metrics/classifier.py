@@ -20,6 +20,8 @@ import keras
 import numpy as np
 import tensorflow as tf
 
+from tfbiggan import files
+
 DEFAULT_CACHE_DIR = os.path.join("~", ".cache", "tfbiggan")
 
 
@@ -190,13 +192,11 @@ def load_classifier(spec, resolution=32, cache_dir=None, seed=0, train_fn=None):
                          "was not cached.")
     os.makedirs(os.path.dirname(path), exist_ok=True)
     # Written under temporary names, then renamed: concurrent users never see a partial file.
-    temporary = f"{path[:-len('.keras')]}.tmp{os.getpid()}"
-    with open(temporary + ".json", "w", encoding="utf-8") as f:
+    with files.atomic_write(info_path) as f:
         json.dump({"held_out_accuracy": accuracy, "resolution": resolution, "seed": seed}, f,
                   indent=1, sort_keys=True)
-    model.save(temporary + ".keras")
-    os.replace(temporary + ".json", info_path)
-    os.replace(temporary + ".keras", path)
+    with files.atomic_path(path, suffix=".keras") as temporary:
+        model.save(temporary)
     logging.info("Saved the %s classifier to %s.", spec.name, path)
     return FeatureClassifier(model, spec.name, accuracy)
 

@@ -19,7 +19,7 @@ import numpy as np
 import tensorflow as tf
 from absl import logging
 
-from tfbiggan import evaluation, validation
+from tfbiggan import evaluation, files, validation
 
 BEST_DIR = "best"
 BEST_FILE = "best.json"
@@ -84,10 +84,8 @@ def default_eval_config():
 
 
 def _write_json(path, payload):
-    tmp = f"{path}.tmp"
-    with open(tmp, "w", encoding="utf-8") as f:
+    with files.atomic_write(path) as f:
         json.dump(payload, f, indent=1, sort_keys=True)
-    os.replace(tmp, path)
 
 
 class EvaluationHook:

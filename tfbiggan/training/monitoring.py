@@ -1,9 +1,8 @@
-"""Monitoring: singular values of the weights, metrics.jsonl, TensorBoard and a progress line."""
+"""Monitoring: singular values of the weights, metrics.jsonl and TensorBoard (the progress line
+is `tfbiggan.progress.Progress`)."""
 
 import json
-import math
 import os
-import sys
 import time
 
 import numpy as np
@@ -60,31 +59,3 @@ class MetricsWriter:
                 tf.summary.image(key, value, max_outputs=1)
         self.writer.flush()
 
-
-class Progress:
-    """One console line: step, iterations/s, ETA and a few scalars."""
-
-    def __init__(self, total, start, stream=sys.stderr, enabled=True):
-        self.total, self.start = total, start
-        self.stream, self.enabled = stream, enabled
-        self.t0 = time.time()
-
-    def update(self, step, scalars):
-        if not self.enabled:
-            return
-        elapsed = time.time() - self.t0
-        done = step - self.start
-        rate = done / elapsed if elapsed > 0 else 0.0
-        eta = (self.total - step) / rate if rate > 0 else math.inf
-        width = 24
-        filled = int(width * step / max(self.total, 1))
-        values = " ".join(f"{k}={v:.3f}" for k, v in scalars.items())
-        eta_text = f"{eta:5.0f}s" if math.isfinite(eta) else "  ?  "
-        self.stream.write(f"\r[{'=' * filled}{'.' * (width - filled)}] {step}/{self.total} "
-                          f"{rate:.2f} it/s ETA {eta_text} {values}   ")
-        self.stream.flush()
-
-    def close(self):
-        if self.enabled:
-            self.stream.write("\n")
-            self.stream.flush()

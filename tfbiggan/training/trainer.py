@@ -15,6 +15,7 @@ from absl import logging
 
 from tfbiggan import data as data_lib
 from tfbiggan.models import presets
+from tfbiggan.progress import Progress
 from tfbiggan.training import config_checks, ema, evaluation_hook, monitoring, strategies
 from tfbiggan.training import init_from, progressive
 from tfbiggan.training import workdir as wd
@@ -150,8 +151,11 @@ class Trainer:
         if self.config.model.get("init_from"):  # A fresh run from pretrained weights.
             init_from.initialize_trainer(self)
         if self.is_chief:
+            num_classes = getattr(self.generator, "num_classes", 0)
+            names = (data_lib.class_names(self.config.data.pipeline, num_classes=num_classes)
+                     if num_classes else None)
             wd.write_config(self.workdir, self.config.to_dict(), self.generator,
-                            self.discriminator)
+                            self.discriminator, class_names=names)
         return int(self.step.numpy())
 
     def examples_per_iteration(self):
@@ -297,7 +301,8 @@ class Trainer:
         iterator = iter(self.dataset(start))
         iteration = self.iteration_fn()
         writer = monitoring.MetricsWriter(self.workdir, enabled=self.is_chief)
-        bar = monitoring.Progress(total, start, enabled=progress and self.is_chief)
+        bar = Progress(total, start, unit="step", description="Training",
+                       enabled=progress and self.is_chief, log_every=1)
         last = {}
         skipping = cfg.training.get("nonfinite", "stop") == "skip"
         skipped_steps = _skipped_before(self.workdir, start) if skipping else 0

@@ -1,7 +1,8 @@
 """The layout of a training workdir, shared by the trainer, sampling, evaluation and export.
 
-    WORKDIR/config.json          the experiment config plus the serialized models
-                                 ({"config": {...}, "generator": {...}, "discriminator": {...}})
+    WORKDIR/config.json          the experiment config, the serialized models and the class
+                                 names of the data ({"config": {...}, "generator": {...},
+                                 "discriminator": {...}, "class_names": [...] or null})
     WORKDIR/checkpoints/ckpt-N   tf.train.Checkpoint with objects: step, generator,
                                  discriminator, ema_generator, g_optimizer, d_optimizer, ...
     WORKDIR/metrics.jsonl        one JSON object per logged step
@@ -15,6 +16,7 @@ import keras
 import tensorflow as tf
 
 import tfbiggan.models  # noqa: F401  (registers the model classes for deserialisation)
+from tfbiggan import files
 
 CONFIG_FILE = "config.json"
 CHECKPOINT_DIR = "checkpoints"
@@ -26,17 +28,38 @@ def checkpoint_dir(workdir):
     return os.path.join(workdir, CHECKPOINT_DIR)
 
 
-def write_config(workdir, config_dict, generator, discriminator):
-    """Writes config.json atomically (write to a temporary file, then rename)."""
+def write_config(workdir, config_dict, generator, discriminator, class_names=None):
+    """Writes config.json atomically (write to a temporary file, then rename).
+
+    Args:
+      workdir: the run's directory (created if needed).
+      config_dict: the experiment config as a dict.
+      generator, discriminator: the models, stored serialized.
+      class_names: names of the classes (index = class id), e.g. from
+        `tfbiggan.data.class_names`, or None when the data has none.
+    """
     os.makedirs(workdir, exist_ok=True)
     payload = {"config": config_dict,
                "generator": keras.saving.serialize_keras_object(generator),
-               "discriminator": keras.saving.serialize_keras_object(discriminator)}
-    path = os.path.join(workdir, CONFIG_FILE)
-    tmp = path + ".tmp"
-    with open(tmp, "w", encoding="utf-8") as f:
+               "discriminator": keras.saving.serialize_keras_object(discriminator),
+               "class_names": None if class_names is None else [str(n) for n in class_names]}
+    with files.atomic_write(os.path.join(workdir, CONFIG_FILE)) as f:
         json.dump(payload, f, indent=1, sort_keys=True, default=str)
-    os.replace(tmp, path)
+
+
+def class_names(payload):
+    """The class names recorded in a parsed config.json (see `write_config`), or None.
+
+    Workdirs whose config carries `class_names` itself are read too.
+
+    Example:
+      >>> class_names(read_config("/runs/fashion"))
+      ['T-shirt/top', 'Trouser', ...]
+    """
+    names = payload.get("class_names")
+    if names is None:
+        names = (payload.get("config") or {}).get("class_names")
+    return [str(name) for name in names] if names else None
 
 
 def read_config(workdir):
