@@ -25,13 +25,12 @@ status 1 when one that should match exceeds `--verify_tolerance`.
 import json
 import os
 import shutil
-import sys
 import tempfile
 
-from absl import app, flags, logging
+from absl import flags, logging
 
 from export import export_hub
-from tfbiggan import convert
+from tfbiggan import cli, convert
 from tfbiggan.convert import hub_module, outputs, verify as verify_lib
 from tfbiggan.models.biggan_deep import BigGANDeepGenerator
 
@@ -172,27 +171,28 @@ def _define_flags():
     flags.mark_flags_as_required(["source", "output"])
 
 
+@cli.one_line_errors()
 def main(argv):
+    """Runs the command on the parsed FLAGS; errors are reported as one line (`tfbiggan.cli`)."""
     if len(argv) > 1:
-        raise app.UsageError(f"unexpected arguments: {argv[1:]}")
+        raise cli.CommandError(f"unexpected arguments: {argv[1:]}")
     try:
         report = convert_pretrained(
             FLAGS.source, FLAGS.output, config=FLAGS.config, verify=FLAGS.verify,
             bank_batches=FLAGS.bank_batches, bank_batch_size=FLAGS.bank_batch_size,
             bank_seed=FLAGS.bank_seed, overwrite=FLAGS.overwrite,
             tolerance=FLAGS.verify_tolerance)
-    except (ValueError, VerificationError) as error:
-        logging.error("%s", error)
-        print(f"error: {error}", file=sys.stderr)
-        sys.exit(1)
+    except VerificationError as error:
+        raise cli.CommandError(str(error)) from error
     for note in report["notes"]:
         print(f"{report['source_format']}: {note}")
     print(f"wrote {os.path.abspath(FLAGS.output)}")
 
 
 def run():
+    """Console-script entry point (`tfbiggan-convert`)."""
     _define_flags()
-    app.run(main)
+    cli.run(main, __doc__)
 
 
 if __name__ == "__main__":

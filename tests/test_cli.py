@@ -15,7 +15,8 @@ from tests.training import helpers
 from tfbiggan import cli
 
 COMMANDS = {"tfbiggan-train": "tfbiggan.train", "tfbiggan-sample": "tfbiggan.sample",
-            "tfbiggan-evaluate": "tfbiggan.evaluate", "tfbiggan-export": "export.export_hub"}
+            "tfbiggan-evaluate": "tfbiggan.evaluate", "tfbiggan-export": "export.export_hub",
+            "tfbiggan-convert": "export.convert_pretrained"}
 OWN_FLAGS = {
     "tfbiggan.train": ["--config:", "--workdir:", "--steps:", "--strategy:", "--tpu:",
                        "--[no]progress:"],
@@ -24,6 +25,7 @@ OWN_FLAGS = {
     "tfbiggan.evaluate": ["--workdir:", "--module:", "--metrics:", "--num_samples:",
                           "--inception:", "--data:", "--sweep:", "--[no]progress:"],
     "export.export_hub": ["--workdir:", "--output:", "--step:", "--bank_batches:"],
+    "export.convert_pretrained": ["--source:", "--output:", "--[no]verify:", "--config:"],
 }
 # The config fields a user usually sets: data source, path, classes, resolution, steps, batch.
 USUAL_FIELDS = ["--config.data.pipeline.source", "--config.data.pipeline.path",
@@ -75,10 +77,11 @@ def test_help_lists_the_commands_own_flags_and_exits_0(name):
 
 
 @pytest.mark.slow
-def test_export_help_and_console_script():
-    result = _run(_console_script("tfbiggan-export", "-h"))
+@pytest.mark.parametrize("name", ["tfbiggan-export", "tfbiggan-convert"])
+def test_export_help_and_console_script(name):
+    result = _run(_console_script(name, "-h"))
     assert result.returncode == 0, result.stderr[-2000:]
-    for flag in OWN_FLAGS["export.export_hub"]:
+    for flag in OWN_FLAGS[COMMANDS[name]]:
         assert flag in result.stdout
     assert "exported" not in result.stdout.lower() or "--output" in result.stdout
     assert result.stderr.strip().splitlines() == ["exit 0 True"]  # Quiet, even with TF.

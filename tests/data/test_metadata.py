@@ -50,6 +50,13 @@ def test_digits_names():
     assert data.class_names({"source": "digits"}) == [str(d) for d in range(10)]
 
 
+def test_idx_names_of_named_data_sets():
+    assert data.class_names({"source": "idx", "name": "fashion_mnist"}) == [
+        "T-shirt/top", "Trouser", "Pullover", "Dress", "Coat", "Sandal", "Shirt", "Sneaker",
+        "Bag", "Ankle boot"]
+    assert data.class_names({"source": "idx", "path": "/any/mnist"}) is None
+
+
 def test_folder_names_are_the_sorted_sub_folders_that_give_the_labels(tmp_path):
     for name in ("coat", "bag", "boot"):
         (tmp_path / name).mkdir()

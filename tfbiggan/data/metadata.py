@@ -8,6 +8,7 @@ with `register_reader`; sources without a reader have no names.
     folder     the sorted class sub-folder names (the order that gives the labels)
     tfds       the `ClassLabel` names of the label feature in the dataset's metadata
     tfrecord   none (the records hold ids only)
+    idx        a named IDX data set's names (Fashion-MNIST's ten), else none
 """
 
 import os
@@ -15,6 +16,7 @@ import os
 from absl import logging
 
 from tfbiggan.data import digits
+from tfbiggan.data import idx
 from tfbiggan.data import pipeline
 
 READERS = {}
@@ -89,6 +91,12 @@ def _tfds_names(config):
     return list(feature.names) if isinstance(feature, tfds.features.ClassLabel) else None
 
 
+def _idx_names(config):
+    named = idx.NAMED.get(config.name)
+    return list(named.class_names) if named is not None else None
+
+
 register_reader("digits", _digits_names)
+register_reader("idx", _idx_names)
 register_reader("folder", _folder_names)
 register_reader("tfds", _tfds_names)
