@@ -8,10 +8,15 @@ The module (`hub.load(path)` or `tf.saved_model.load(path)`) offers:
     images = module.signatures["default"](z=z, y=y, truncation=t)["default"]
     images = module.sample(num, y, truncation, seed)   # y: ids [num] / [1] or [num, K] / [1, K]
     module.dim_z, module.num_classes, module.resolution, module.step,
-    module.num_truncation_stats, module.class_names, module.config_json     (tf.Variables)
+    module.num_truncation_stats, module.class_names, module.config_json,
+    module.batch_norm_statistics                                            (tf.Variables)
 
-Images are float32 [B, R, R, 3] in [-1, 1]. The truncation (in (0, 1]) selects the batch-norm
-statistics from the bank collected before export (see `tfbiggan.standing_stats`);
+Images are float32 [B, R, R, C] in [-1, 1] (C = 3, or 1 for grey data). The truncation (in
+(0, 1]) selects the batch-norm statistics from the bank collected before export (see
+`tfbiggan.standing_stats`); `batch_norm_statistics` says what the module holds:
+"truncation_bank", "standing" (one set, the truncation then acting on z only) or "none" (a
+generator without batch norm, e.g. ProGAN's: the truncation acts on z, as in TF-Hub's
+convention z = t · truncated_normal);
 `sample` draws z = truncation · truncated_normal(±2) with a stateless RNG seeded by `seed`.
 `keras.layers.TFSMLayer(path, call_endpoint="default")` accepts a dict
 {"z", "y", "truncation"} and returns {"default": images}.
@@ -72,6 +77,7 @@ class BigGANHubModule(tf.Module):
         self.resolution = constant(int(generator.resolution), tf.int64)
         self.num_truncation_stats = constant(
             int(getattr(generator, "num_truncation_stats", 0)), tf.int64)
+        self.batch_norm_statistics = constant(batch_norm_statistics(generator))
         self.step = constant(int(_metadata_value(metadata, "step", -1)), tf.int64)
         self.class_names = tf.Variable(tf.constant(class_names, tf.string, shape=[len(
             class_names)]), trainable=False, shape=tf.TensorShape([None]))
@@ -144,6 +150,16 @@ class BigGANHubModule(tf.Module):
         z = truncation * tf.random.stateless_truncated_normal(
             [num, self.generator.dim_z], seed=seed_pair)
         return self._call(z, y, truncation)
+
+
+def batch_norm_statistics(generator):
+    """"truncation_bank", "standing" or "none": the batch-norm statistics `generator`
+    samples with."""
+    from tfbiggan.layers import normalization  # pylint: disable=import-outside-toplevel
+    if not normalization.batch_norm_layers(generator):
+        return "none"
+    return "truncation_bank" if normalization.truncation_bank_is_filled(generator) \
+        else "standing"
 
 
 def _latent_spec(dim_z):
@@ -223,7 +239,10 @@ def export_generator(generator, output_dir, metadata=None, bank_batches=0,
       >>> images = module(z, y, 0.5)
     """
     bank_batches = validation.positive_int("bank_batches", bank_batches, allow_zero=True)
-    if bank_batches:
+    if batch_norm_statistics(generator) == "none":
+        logging.info("%s has no batch norm: no statistics bank is collected; the module's "
+                     "truncation acts on z.", generator.name)
+    elif bank_batches:
         if getattr(generator, "num_truncation_stats", 0):
             standing_stats.collect_truncation_bank(generator, bank_batches, bank_batch_size,
                                                    seed=bank_seed)

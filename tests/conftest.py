@@ -60,3 +60,27 @@ def two_replica_strategy():
         return strategy_cls([d.name for d in devices[:2]])
     finally:
         strategy_cls._collective_key_base = saved  # pylint: disable=protected-access
+
+
+def shared_cache_dir(resolutions=(32,)):
+    """A cache directory shared by every test on this machine, holding the digits classifier
+    at `resolutions` (trained once, under a file lock, by the first test that asks).
+
+    The directory name carries a digest of the classifier code, so a change of the code starts
+    a new cache; tests that check the cache itself use their own directories.
+    """
+    import fcntl  # pylint: disable=import-outside-toplevel
+    import hashlib  # pylint: disable=import-outside-toplevel
+    import tempfile  # pylint: disable=import-outside-toplevel
+    digest = hashlib.sha1()
+    for name in ("classifier.py", "digits.py"):
+        digest.update((REPO_ROOT / "tfbiggan" / "metrics" / name).read_bytes())
+    path = pathlib.Path(tempfile.gettempdir()) / f"tfbiggan-tests-{os.getuid()}-" \
+        f"{digest.hexdigest()[:10]}"
+    path.mkdir(exist_ok=True)
+    with open(path / ".lock", "w", encoding="utf-8") as lock:
+        fcntl.flock(lock, fcntl.LOCK_EX)
+        from tfbiggan.metrics import digits  # pylint: disable=import-outside-toplevel
+        for resolution in resolutions:
+            digits.load_digits_classifier(resolution, cache_dir=str(path))
+    return str(path)

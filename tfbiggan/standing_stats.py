@@ -100,7 +100,8 @@ def collect_standing_statistics(generator, num_batches, batch_size, truncation=1
       jit_compile: compile the forward pass with XLA.
 
     Returns:
-      The batch-norm layers that were updated.
+      The batch-norm layers that were updated (none for a generator without tfbiggan batch
+      norms, e.g. ProGAN's pixel-norm generators: there is nothing to collect).
 
     Example:
       >>> collect_standing_statistics(generator, num_batches=16, batch_size=64,
@@ -108,6 +109,10 @@ def collect_standing_statistics(generator, num_batches, batch_size, truncation=1
       >>> images = generator(z, y)   # uses the standing statistics
     """
     num_batches = _check_common(num_batches, truncation, mode)
+    if not normalization.batch_norm_layers(generator):
+        logging.info("%s has no batch norm: no standing statistics to collect.",
+                     generator.name)
+        return []
     with normalization.accumulate_standing_statistics(generator) as layers:
         collector = _Collector(generator, batch_size, jit_compile)
         collector.run(num_batches, truncation, seed, mode)

@@ -65,6 +65,12 @@ class ProGANTrainingGenerator(ProGANGenerator):
     def dim_z(self):
         return self.latent_dim
 
+    @property
+    def _default_save_signature(self):
+        # Keras gives a built model a one-input serving function for SavedModels, which cannot
+        # call (z, y); exported modules define their own signatures (export_hub).
+        return None
+
     def call(self, z, y=None, training=False, truncation=None):
         del truncation
         inputs = (z, y) if self.num_classes else z
