@@ -30,14 +30,14 @@ def main(argv):
     del argv
     # Imports after flag parsing keep `--help` fast.
     from tfbiggan import evaluation, sampling  # pylint: disable=import-outside-toplevel
-    from tfbiggan.training import defaults, trainer  # pylint: disable=import-outside-toplevel
+    from tfbiggan.training import defaults, launch  # pylint: disable=import-outside-toplevel
     from tfbiggan.training import workdir as wd  # pylint: disable=import-outside-toplevel
-    from export import export_hub  # pylint: disable=import-outside-toplevel
+    from tfbiggan.export import export_hub  # pylint: disable=import-outside-toplevel
 
     workdir = _WORKDIR.value
     config = defaults.digits_config()
     started = time.time()
-    trainer.train(config, workdir, steps=_STEPS.value)
+    launch.train(config, workdir, steps=_STEPS.value)
     train_seconds = time.time() - started
     generator, step, payload = wd.load_ema_generator(workdir)
 

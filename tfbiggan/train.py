@@ -23,7 +23,7 @@ _NO_PROGRESS = flags.DEFINE_bool("no_progress", False, "Hide the console progres
 def main(argv):
     if len(argv) > 1:
         raise app.UsageError(f"Unexpected arguments: {argv[1:]}")
-    from tfbiggan.training import strategies, trainer  # pylint: disable=import-outside-toplevel
+    from tfbiggan.training import launch, strategies, trainer  # pylint: disable=import-outside-toplevel
     config = _CONFIG.value
     if config is None or _WORKDIR.value is None:
         raise app.UsageError("--config and --workdir are required.")
@@ -35,8 +35,8 @@ def main(argv):
         config.lock()
     try:
         strategy = strategies.make_strategy(_STRATEGY.value, _TPU.value)
-        result = trainer.train(config, _WORKDIR.value, strategy,
-                               progress=not _NO_PROGRESS.value)
+        result = launch.train(config, _WORKDIR.value, strategy,
+                              progress=not _NO_PROGRESS.value)
     except (ValueError, trainer.NonFiniteError, trainer.CheckpointWriteError) as error:
         logging.error("%s", error)
         print(f"error: {error}", file=sys.stderr)
