@@ -23,7 +23,8 @@ _NO_PROGRESS = flags.DEFINE_bool("no_progress", False, "Hide the console progres
 def main(argv):
     if len(argv) > 1:
         raise app.UsageError(f"Unexpected arguments: {argv[1:]}")
-    from tfbiggan.training import launch, strategies, trainer  # pylint: disable=import-outside-toplevel
+    # pylint: disable-next=import-outside-toplevel
+    from tfbiggan.training import launch, strategies, trainer
     config = _CONFIG.value
     if config is None or _WORKDIR.value is None:
         raise app.UsageError("--config and --workdir are required.")
