@@ -6,7 +6,8 @@ fresh latents keyed by the step counter, losses averaged over the global batch),
 the EMA update of `tfbiggan.training.ema` and the step increment. Keras runs `train_step` once
 per replica under a distribution strategy; the reported figures are reduced across replicas
 the way the trainer reduces them (shares of a global mean summed, gradient norms averaged), so
-one device and two replicas report, and reach, the same values.
+one device and two replicas reach the same weights and report the same losses and D outputs
+(gradient norms are, as in the trainer, those of each replica's share of the gradient).
 
 Data: every element of the dataset is one iteration's real images and integer class ids,
 `num_d_steps × accumulation_steps × B` of them, B the global batch of one update; D update u
