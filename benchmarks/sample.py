@@ -61,7 +61,7 @@ def _variants(generator, names, module_dir):
         wanted.append("module")
     for name in wanted:
         import tensorflow_hub as hub  # pylint: disable=import-outside-toplevel
-        from export import export_hub  # pylint: disable=import-outside-toplevel
+        from tfbiggan.export import export_hub  # pylint: disable=import-outside-toplevel
         path = f"{module_dir}/{name}"
         export_hub.export_generator(generator, path, {"step": 0},
                                     jit_compile=exports[name])

@@ -28,8 +28,9 @@ def shared_dir():
     return None
 
 
-def fixture_path(*parts):
-    """Path inside shared/fixtures; skips when absent, fails under CI=true."""
+def shared_path(*parts):
+    """Path inside the `shared/` folder (SPEC.md, reference/, fixtures/); skips when the
+    folder is absent, fails under CI=true."""
     root = shared_dir()
     if root is None:
         message = ("reference fixtures not found: put the `shared/` folder beside the checkout "
@@ -37,7 +38,12 @@ def fixture_path(*parts):
         if os.environ.get("CI", "").lower() == "true":
             pytest.fail(message + " (CI=true: fixture tests must run)")
         pytest.skip(message)
-    return root.joinpath("fixtures", *parts)
+    return root.joinpath(*parts)
+
+
+def fixture_path(*parts):
+    """Path inside shared/fixtures; skips when absent, fails under CI=true."""
+    return shared_path("fixtures", *parts)
 
 
 _KEY_BASES = itertools.count(1)

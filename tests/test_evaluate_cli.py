@@ -138,7 +138,7 @@ def test_bad_arguments_fail_clearly(tmp_path, monkeypatch, capsys, inception_pat
 
 @pytest.mark.slow
 def test_module_with_sweep_from_the_command_line(tmp_path, inception_path):
-    from export import export_hub  # pylint: disable=import-outside-toplevel
+    from tfbiggan.export import export_hub  # pylint: disable=import-outside-toplevel
     generator, _ = tiny_models(seed=2)
     module = export_hub.export_generator(
         generator, str(tmp_path / "module"),

@@ -54,7 +54,7 @@ def tiny_fashion_config(idx_dir):
 
 @pytest.mark.slow
 def test_grey_from_data_to_export(idx_dir, tmp_path):
-    from export import export_hub  # pylint: disable=import-outside-toplevel
+    from tfbiggan.export import export_hub  # pylint: disable=import-outside-toplevel
     config = tiny_fashion_config(idx_dir)
     assert config.training.augment == "translation,cutout"
     trainer = trainer_lib.Trainer(config, str(tmp_path / "run"))

@@ -18,8 +18,8 @@ SOURCES = ("setup.py", "setup.cfg", "pyproject.toml", "README.md", "tfbiggan", "
            "configs")
 SCRIPTS = {"tfbiggan-train": "tfbiggan.train:run", "tfbiggan-sample": "tfbiggan.sample:run",
            "tfbiggan-evaluate": "tfbiggan.evaluate:run",
-           "tfbiggan-export": "export.export_hub:run",
-           "tfbiggan-convert": "export.convert_pretrained:run"}
+           "tfbiggan-export": "tfbiggan.export.export_hub:run",
+           "tfbiggan-convert": "tfbiggan.export.convert_pretrained:run"}
 
 
 @pytest.fixture(scope="module")

@@ -57,7 +57,7 @@ def _substituted(code):
 @pytest.fixture(scope="module")
 def module_path(tmp_path_factory):
     """A tiny exported module in place of the demo's."""
-    from export import export_hub  # pylint: disable=import-outside-toplevel
+    from tfbiggan.export import export_hub  # pylint: disable=import-outside-toplevel
     from tfbiggan.models.biggan import BigGANGenerator  # pylint: disable=import-outside-toplevel
     generator = BigGANGenerator(32, ch=4, num_classes=10, num_truncation_stats=3)
     generator(np.zeros((1, generator.dim_z), np.float32), np.array([0]))

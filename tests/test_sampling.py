@@ -219,7 +219,7 @@ def test_save_grid_png_gets_the_permissions_of_a_normal_write(tmp_path, umask, m
 
 @pytest.mark.slow
 def test_sample_cli_from_an_exported_module(tmp_path):
-    from export import export_hub  # pylint: disable=import-outside-toplevel
+    from tfbiggan.export import export_hub  # pylint: disable=import-outside-toplevel
     generator = _generator()
     module_dir = tmp_path / "module"
     export_hub.export_generator(generator, str(module_dir), {"step": 1}, bank_batches=1,

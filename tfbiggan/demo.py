@@ -104,13 +104,13 @@ def main(argv):
     # Imports after the checks keep `--help` and a failed check fast.
     # pylint: disable=import-outside-toplevel
     from tfbiggan import evaluation, files, standing_stats
-    from tfbiggan.training import trainer
+    from tfbiggan.training import launch
     from tfbiggan.training import workdir as wd
-    from export import export_hub
+    from tfbiggan.export import export_hub
 
     workdir = _WORKDIR.value or os.path.join("workdirs", dataset)
     started = time.time()
-    trainer.train(config, workdir, steps=_STEPS.value)
+    launch.train(config, workdir, steps=_STEPS.value)
     train_seconds = time.time() - started
     generator, step, payload = wd.load_ema_generator(workdir)
     standing_stats.collect_truncation_bank(generator, num_batches=4, batch_size=100)

@@ -7,78 +7,13 @@ Two truncation conventions (Brock et al. 2019, §3.1 and the TF-Hub modules):
 Every sampler is seeded and reproducible: the same seed gives the same array.
 """
 
-import numbers
-
 import numpy as np
 from absl import logging
-from scipy import stats
 
 from tfbiggan import files, validation
-
-MODES = ("resample", "hub")
-
-
-def _rng(seed):
-    if isinstance(seed, np.random.Generator):
-        return seed
-    return np.random.default_rng(seed)
-
-
-def check_truncation(truncation, mode):
-    """Validates a truncation value for `mode`; returns it as a float."""
-    validation.one_of("mode", mode, MODES)
-    if mode == "hub":
-        return validation.in_range("truncation", truncation, 0.0, 1.0, low_inclusive=False)
-    if (isinstance(truncation, bool) or not isinstance(truncation, numbers.Real)
-            or np.isnan(truncation) or truncation <= 0):
-        raise ValueError(f"`truncation` must be a positive number (or inf for no truncation) "
-                         f"in mode 'resample', got {truncation!r}.")
-    return float(truncation)
-
-
-def truncated_z(batch, dim_z, truncation, seed, mode="resample"):
-    """Samples truncated latents [batch, dim_z] (float32).
-
-    Args:
-      batch: number of latents.
-      dim_z: latent size.
-      truncation: "resample": threshold t > 0 (inf = plain N(0, I)); "hub": scale in (0, 1].
-      seed: an int, a sequence of ints or a `np.random.Generator`.
-      mode: "resample" (the paper) or "hub" (t · truncated_normal(±2), the TF-Hub modules).
-
-    Returns:
-      float32 array [batch, dim_z]; every |z| <= t in "resample", <= 2t in "hub".
-
-    Example:
-      >>> z = truncated_z(8, 120, 0.5, seed=0)
-      >>> bool(np.all(np.abs(z) <= 0.5))
-      True
-    """
-    batch = validation.positive_int("batch", batch, allow_zero=True)
-    dim_z = validation.positive_int("dim_z", dim_z)
-    truncation = check_truncation(truncation, mode)
-    rng = _rng(seed)
-    if mode == "hub":
-        values = stats.truncnorm.rvs(-2.0, 2.0, size=(batch, dim_z), random_state=rng)
-        return (truncation * values).astype(np.float32)
-    z = rng.standard_normal((batch, dim_z))
-    outside = np.abs(z) > truncation
-    while outside.any():
-        z[outside] = rng.standard_normal(int(outside.sum()))
-        outside = np.abs(z) > truncation
-    return z.astype(np.float32)
-
-
-def sample_classes(batch, num_classes, seed):
-    """Uniform random class ids [batch] (int32) in [0, num_classes).
-
-    Example:
-      >>> sample_classes(4, 10, seed=0).shape
-      (4,)
-    """
-    batch = validation.positive_int("batch", batch, allow_zero=True)
-    num_classes = validation.positive_int("num_classes", num_classes)
-    return _rng(seed).integers(0, num_classes, size=batch).astype(np.int32)
+# The latent draws live in tfbiggan.latents (which tfbiggan.standing_stats also uses); they are
+# part of this module's public API.
+from tfbiggan.latents import MODES, check_truncation, sample_classes, truncated_z  # noqa: F401
 
 
 def one_hot(labels, num_classes):
@@ -365,6 +300,7 @@ def sample_sheet(generator, classes, truncations, per_class, seed, mode="hub",
         z_all = np.tile(z, (len(classes), 1))
         y_all = np.repeat(labels_onehot, per_class, axis=0)
         if standing_batches and hasattr(generator, "get_config"):
+            # TensorFlow is imported only when standing statistics are collected.
             from tfbiggan import standing_stats  # pylint: disable=import-outside-toplevel
             standing_stats.collect_standing_statistics(
                 generator, standing_batches, standing_batch_size, truncation, seed, mode)

@@ -14,7 +14,7 @@ import numpy as np
 import tensorflow as tf
 from absl import logging
 
-from tfbiggan import sampling, validation
+from tfbiggan import latents, validation
 from tfbiggan.layers import normalization
 
 _STATISTICS = ("moving_mean", "moving_variance", "standing_mean_sum", "standing_variance_sum",
@@ -24,7 +24,7 @@ _STATISTICS = ("moving_mean", "moving_variance", "standing_mean_sum", "standing_
 def standing_batch(dim_z, num_classes, batch_size, truncation, seed, index, mode="hub"):
     """The (z, class ids) of batch `index` of a standing-statistics collection.
 
-    z follows `sampling.truncated_z(batch_size, dim_z, truncation, (seed, index, 0), mode)`;
+    z follows `latents.truncated_z(batch_size, dim_z, truncation, (seed, index, 0), mode)`;
     truncation 0 gives z = 0. Classes are uniform with seed (seed, index, 1).
 
     Example:
@@ -33,8 +33,8 @@ def standing_batch(dim_z, num_classes, batch_size, truncation, seed, index, mode
     if truncation == 0:
         z = np.zeros((batch_size, dim_z), np.float32)
     else:
-        z = sampling.truncated_z(batch_size, dim_z, truncation, (seed, index, 0), mode)
-    labels = sampling.sample_classes(batch_size, num_classes, (seed, index, 1))
+        z = latents.truncated_z(batch_size, dim_z, truncation, (seed, index, 0), mode)
+    labels = latents.sample_classes(batch_size, num_classes, (seed, index, 1))
     return z, labels
 
 
@@ -77,9 +77,9 @@ class _Collector:
 
 def _check_common(num_batches, truncation, mode):
     num_batches = validation.positive_int("num_batches", num_batches)
-    validation.one_of("mode", mode, sampling.MODES)
+    validation.one_of("mode", mode, latents.MODES)
     if truncation != 0:
-        sampling.check_truncation(truncation, mode)
+        latents.check_truncation(truncation, mode)
     return num_batches
 
 

@@ -44,12 +44,12 @@ def main(argv):
         config.unlock()
         config.training.steps = _STEPS.value
         config.lock()
-    from tfbiggan.training import strategies, trainer  # pylint: disable=import-outside-toplevel
+    from tfbiggan.training import launch, strategies, trainer  # pylint: disable=import-outside-toplevel
     strategy = strategies.make_strategy(_STRATEGY.value, _TPU.value)
     logging.info("Training with %s (%d replica(s) in sync).", _STRATEGY_NAMES[_STRATEGY.value],
                  strategy.num_replicas_in_sync)
     try:
-        result = trainer.train(config, workdir, strategy, progress=cli.progress_enabled())
+        result = launch.train(config, workdir, strategy, progress=cli.progress_enabled())
     except trainer.NonFiniteError as error:
         raise cli.CommandError(str(error)) from error
     logging.info("Finished at step %d.", int(result.step.numpy()))

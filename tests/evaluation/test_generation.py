@@ -39,7 +39,7 @@ def test_sample_images_generator_without_filled_bank(generator):
 
 @pytest.mark.slow
 def test_sample_images_bank_and_export_agree(tmp_path):
-    from export import export_hub  # pylint: disable=import-outside-toplevel
+    from tfbiggan.export import export_hub  # pylint: disable=import-outside-toplevel
     generator = tiny_generator(seed=1)
     standing_stats.collect_truncation_bank(generator, num_batches=1, batch_size=8)
     assert evaluation.bank_is_filled(generator)

@@ -11,7 +11,7 @@ import numpy as np
 import pytest
 import tensorflow as tf
 
-from export import convert_pretrained
+from tfbiggan.export import convert_pretrained
 from tests import conftest
 from tests.convert import tf1_modules, torch_writer
 from tfbiggan.training import workdir as workdir_lib

@@ -11,7 +11,7 @@ import numpy as np
 import pytest
 import tensorflow as tf
 
-from export import export_hub
+from tfbiggan.export import export_hub
 from tests import conftest
 from tfbiggan import standing_stats
 from tfbiggan.layers import normalization

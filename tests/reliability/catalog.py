@@ -15,6 +15,7 @@ _E = "tests/export/test_export_hub.py::"
 _CT = "tests/convert/test_torch_files.py::"
 _CH = "tests/convert/test_hub_modules.py::"
 _CP = "tests/export/test_convert_pretrained.py::"
+_G = "tests/test_gan.py::"
 
 ROWS = [
     # Data: image folders.
@@ -104,6 +105,20 @@ ROWS = [
              "Training", "NaN batch (in-process, `nonfinite=\"stop\"`)",
              "NonFiniteError naming the step; last good checkpoint loadable and restored",
              "Non-finite values at step 3"),
+    existing(_G + "test_backup_and_restore_resumes_a_killed_fit_to_the_uninterrupted_weights",
+             "Training", "`kill -9` of a Keras `tfbiggan.GAN.fit` in its second epoch "
+             "(`BackupAndRestore`, a backup per epoch)",
+             "the rerun restores the first epoch's backup (G, D, EMA G, both optimizers, the "
+             "step) and ends with the weights of an uninterrupted run; the finished run "
+             "removes the backup"),
+    existing(_G + "test_bad_compile_arguments_are_named", "Config",
+             "Bad `GAN.compile` arguments (7 cases: counts, EMA decay, loss, unknown option)",
+             "ValueError naming the argument, the value and what is accepted",
+             "`num_d_steps` must be a positive integer, got 0"),
+    existing(_G + "test_fit_needs_static_batches_that_split_into_the_updates", "Config",
+             "`GAN.fit` on batches without a static size, not divisible into the D updates, "
+             "or with one-hot labels", "ValueError saying what the batches must be; nothing "
+             "trained", "drop_remainder=True"),
     # Weight converter.
     existing(_M + "test_converter_rejects_bad_state_dicts", "Converter",
              "Missing, extra, mis-shaped and non-numeric state-dict entries; missing config "

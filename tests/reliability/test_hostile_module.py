@@ -14,7 +14,7 @@ import numpy as np
 import pytest
 import tensorflow as tf
 
-from export import export_hub
+from tfbiggan.export import export_hub
 from tests.reliability import recorder
 from tfbiggan.models.biggan import BigGANGenerator
 

@@ -14,7 +14,7 @@ import tensorflow as tf
 from tests.training import helpers
 from tfbiggan.models import presets
 from tfbiggan.models.progan_training import ProGANTrainingDiscriminator, ProGANTrainingGenerator
-from tfbiggan.training import ema, progressive, trainer as trainer_lib
+from tfbiggan.training import ema, launch, progressive, trainer as trainer_lib
 from tfbiggan.training.step import GANStep, StepConfig
 
 
@@ -204,7 +204,7 @@ def test_xla_iteration_matches_the_graph_iteration_at_every_stage_with_one_trace
 @pytest.mark.slow
 def test_resume_mid_fade_restores_stage_and_alpha(tmp_path):
     config = tiny_progan_config(steps=3)
-    first = trainer_lib.train(config, str(tmp_path), progress=False)
+    first = launch.train(config, str(tmp_path), progress=False)
     # The last iteration was step 2: the fade-in of stage 1 (steps 2-3) at α = 0.
     phases = first.progressive.phases
     assert progressive.state_at(phases, 2)[1:] == (1, 0.0)

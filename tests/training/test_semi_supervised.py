@@ -10,7 +10,7 @@ import tensorflow as tf
 
 from tests.training import helpers
 from tfbiggan.models import presets
-from tfbiggan.training import semi_supervised, trainer as trainer_lib
+from tfbiggan.training import launch, semi_supervised
 from tfbiggan.training.step import StepConfig
 
 
@@ -79,7 +79,7 @@ def test_a_few_semi_supervised_steps_run_and_report_test_accuracy(tmp_path):
     config.training.ortho_beta = 0.0
     config.training.steps = 3
     config.semi_supervised.labeled_batch_size = 4
-    trainer = trainer_lib.train(config, str(tmp_path), progress=False)
+    trainer = launch.train(config, str(tmp_path), progress=False)
     assert isinstance(trainer, semi_supervised.SemiSupervisedTrainer)
     step, accuracy = semi_supervised.read_test_accuracy(str(tmp_path))
     assert step == 3 and 0.0 <= accuracy <= 1.0

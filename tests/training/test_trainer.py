@@ -12,7 +12,7 @@ import tensorflow as tf
 from tensorflow.python.framework import config as tf_config  # pylint: disable=no-name-in-module
 
 from tests.training import helpers
-from tfbiggan.training import trainer as trainer_lib
+from tfbiggan.training import launch, trainer as trainer_lib
 from tfbiggan.training import workdir as workdir_lib
 
 
@@ -86,8 +86,8 @@ def test_resume_reaches_the_weights_of_an_uninterrupted_run(tmp_path, restore_de
     config.checkpoint.every = 3
     straight, resumed = str(tmp_path / "straight"), str(tmp_path / "resumed")
 
-    trainer_lib.train(config, straight, progress=False)
-    first = trainer_lib.train(config, resumed, steps=3, progress=False)
+    launch.train(config, straight, progress=False)
+    first = launch.train(config, resumed, steps=3, progress=False)
     assert int(first.step.numpy()) == 3
     second = trainer_lib.Trainer(config, resumed)
     assert second.restore_or_initialize() == 3
@@ -233,7 +233,7 @@ def test_rolling_checkpoints_keep_the_newest_and_list_only_existing_ones(tmp_pat
     config = helpers.tiny_config(steps=4)
     config.checkpoint.every = 1
     config.checkpoint.keep = 2
-    trainer_lib.train(config, str(tmp_path), progress=False)
+    launch.train(config, str(tmp_path), progress=False)
     directory = tmp_path / "checkpoints"
     state = tf.train.get_checkpoint_state(str(directory))
     listed = [os.path.basename(p) for p in state.all_model_checkpoint_paths]

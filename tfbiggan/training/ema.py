@@ -1,8 +1,22 @@
 """Exponential moving average of the generator (Brock et al. 2019, §3 and App. C)."""
 
+import keras
 import tensorflow as tf
 
 from tfbiggan.layers.normalization import batch_norm_layers
+
+
+def make_ema_generator(generator):
+    """A new generator with `generator`'s config and current weights: the EMA generator before
+    its first update (create it under the strategy scope that trains `generator`).
+
+    Example:
+      >>> ema_generator = make_ema_generator(generator)
+      >>> pairs = averaged_pairs(generator, ema_generator)
+    """
+    clone = keras.saving.deserialize_keras_object(keras.saving.serialize_keras_object(generator))
+    clone.set_weights(generator.get_weights())
+    return clone
 
 
 def averaged_pairs(generator, ema_generator):

@@ -61,12 +61,6 @@ def build_models(model_config, synchronized_bn=False):
     return presets.from_preset(model_config.preset, **overrides)
 
 
-def _clone(model):
-    clone = keras.saving.deserialize_keras_object(keras.saving.serialize_keras_object(model))
-    clone.set_weights(model.get_weights())
-    return clone
-
-
 def _optimizer(section, prefix):
     return keras.optimizers.Adam(
         learning_rate=section[f"{prefix}_lr"], beta_1=section.beta1, beta_2=section.beta2,
@@ -102,7 +96,7 @@ class Trainer:
         synchronized = {"auto": replicas > 1, "on": True, "off": False}[cfg.synchronized_bn]
         with self.strategy.scope():
             self.generator, self.discriminator = build_models(config.model, synchronized)
-            self.ema_generator = _clone(self.generator)
+            self.ema_generator = ema.make_ema_generator(self.generator)
             self.g_optimizer = _optimizer(cfg, "g")
             self.d_optimizer = _optimizer(cfg, "d")
             self.g_optimizer.build(self.generator.trainable_variables)
@@ -424,15 +418,3 @@ def _remove_partial_checkpoint(directory, step):
                     os.remove(path)
                 except OSError:
                     pass
-
-
-def train(config, workdir, strategy=None, steps=None, progress=True):
-    """Trains `config` in `workdir` (resuming if it holds checkpoints). Returns the trainer."""
-    if config.training.get("mode", "gan") == "semi_supervised":
-        from tfbiggan.training import semi_supervised  # pylint: disable=import-outside-toplevel
-        trainer = semi_supervised.SemiSupervisedTrainer(config, workdir, strategy)
-        trainer.train(steps=steps, progress=progress)
-        return trainer
-    trainer = Trainer(config, workdir, strategy)
-    trainer.train(steps=steps, progress=progress)
-    return trainer
