@@ -2,6 +2,12 @@
 
 Any config field can be overridden, e.g. `--config.training.batch_size=64`. Running the same
 command again resumes from the latest checkpoint in the workdir.
+
+SIGTERM or SIGINT (Ctrl-C) ends the run after the current iteration with a checkpoint of its
+step. Exit status: 0 when training finished; 1 on an error (bad config, unreadable
+checkpoints, a config that does not match the workdir's, non-finite values, a failed
+checkpoint write); 143 after SIGTERM and 130 after SIGINT (128 + the signal number), once the
+checkpoint is written: rerun the same command to resume.
 """
 
 import sys
@@ -23,7 +29,9 @@ _NO_PROGRESS = flags.DEFINE_bool("no_progress", False, "Hide the console progres
 def main(argv):
     if len(argv) > 1:
         raise app.UsageError(f"Unexpected arguments: {argv[1:]}")
-    from tfbiggan.training import strategies, trainer  # pylint: disable=import-outside-toplevel
+    # pylint: disable=import-outside-toplevel
+    from tfbiggan.training import preemption, strategies, trainer
+    preemption.STOP.install()  # From here on a signal stops the run at an iteration boundary.
     config = _CONFIG.value
     if config is None or _WORKDIR.value is None:
         raise app.UsageError("--config and --workdir are required.")
@@ -35,8 +43,11 @@ def main(argv):
         config.lock()
     try:
         strategy = strategies.make_strategy(_STRATEGY.value, _TPU.value)
+        preemption.STOP.install()  # Again: a multi-worker start-up replaces SIGTERM's handler.
         result = trainer.train(config, _WORKDIR.value, strategy,
                                progress=not _NO_PROGRESS.value)
+    except preemption.Preempted as stopped:
+        sys.exit(stopped.exit_status)
     except (ValueError, trainer.NonFiniteError, trainer.CheckpointWriteError) as error:
         logging.error("%s", error)
         print(f"error: {error}", file=sys.stderr)
