@@ -20,6 +20,7 @@ statistics from the bank collected before export (see `tfbiggan.standing_stats`)
 import json
 import os
 import shutil
+import sys
 import tempfile
 
 import numpy as np
@@ -275,6 +276,9 @@ def _define_flags():
     flags.DEFINE_string("workdir", None, "Training workdir to export from.")
     flags.DEFINE_string("output", None, "Directory of the exported module.")
     flags.DEFINE_integer("step", None, "Checkpoint step (default: the latest).")
+    flags.DEFINE_boolean("checkpoint_fallback", True,
+                         "If the latest checkpoint cannot be read, export the newest readable "
+                         "one (else stop with an error).")
     flags.DEFINE_integer("bank_batches", 16,
                          "Batches per truncation-bank row (0 keeps the current statistics).")
     flags.DEFINE_integer("bank_batch_size", 64, "Batch size of the bank collection.")
@@ -290,7 +294,13 @@ def main(argv):
     # Importing the models registers their classes for deserialising config.json.
     import tfbiggan.models  # noqa: F401  pylint: disable=import-outside-toplevel,unused-import
     from tfbiggan.training import workdir as workdir_lib  # pylint: disable=import-outside-toplevel
-    generator, step, payload = workdir_lib.load_ema_generator(FLAGS.workdir, FLAGS.step)
+    try:
+        generator, step, payload = workdir_lib.load_ema_generator(
+            FLAGS.workdir, FLAGS.step, FLAGS.checkpoint_fallback)
+    except ValueError as error:  # Unreadable checkpoints, a missing step or config.json.
+        logging.error("%s", error)
+        print(f"error: {error}", file=sys.stderr)
+        sys.exit(1)
     config = payload.get("config") or {}
     metadata = {"step": step, "config": config, "class_names": config.get("class_names")}
     export_generator(generator, FLAGS.output, metadata, bank_batches=FLAGS.bank_batches,

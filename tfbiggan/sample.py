@@ -12,6 +12,8 @@ the generator's truncation bank is read. With --module an exported module (see
 random classes get one row each.
 """
 
+import sys
+
 from absl import app, flags, logging
 
 from tfbiggan import sampling, validation
@@ -22,6 +24,9 @@ FLAGS = flags.FLAGS
 def _define_flags():
     flags.DEFINE_string("workdir", None, "Training workdir (uses its EMA generator).")
     flags.DEFINE_integer("step", None, "Checkpoint step with --workdir (default: latest).")
+    flags.DEFINE_boolean("checkpoint_fallback", True,
+                         "With --workdir: if the latest checkpoint cannot be read, use the "
+                         "newest readable one (else stop with an error).")
     flags.DEFINE_string("module", None, "Path of an exported module (instead of --workdir).")
     flags.DEFINE_integer("num", 8, "Samples per class and truncation.")
     flags.DEFINE_list("classes", [], "Class ids, one row each (default: --num random ones).")
@@ -35,8 +40,11 @@ def _define_flags():
     flags.DEFINE_string("output", "samples.png", "PNG file to write.")
 
 
-def load_source(workdir=None, step=None, module=None):
+def load_source(workdir=None, step=None, module=None, fallback=True):
     """(generator or module, class names or None) from a workdir or an exported module.
+
+    With `workdir`, a damaged latest checkpoint is reported by name and the newest readable
+    one used, unless `fallback` is False (then it is an error).
 
     Example:
       >>> generator, names = load_source(workdir="/runs/biggan128")
@@ -52,7 +60,7 @@ def load_source(workdir=None, step=None, module=None):
     # Importing the models registers their classes for deserialising config.json.
     import tfbiggan.models  # noqa: F401  pylint: disable=import-outside-toplevel,unused-import
     from tfbiggan.training import workdir as workdir_lib  # pylint: disable=import-outside-toplevel
-    generator, restored_step, payload = workdir_lib.load_ema_generator(workdir, step)
+    generator, restored_step, payload = workdir_lib.load_ema_generator(workdir, step, fallback)
     logging.info("Restored the EMA generator of %s at step %d.", workdir, restored_step)
     return generator, (payload.get("config") or {}).get("class_names")
 
@@ -98,7 +106,13 @@ def write_samples(source, output, classes, num, truncations, seed=0, mode="hub",
 def main(argv):
     if len(argv) > 1:
         raise app.UsageError(f"unexpected arguments: {argv[1:]}")
-    source, names = load_source(FLAGS.workdir, FLAGS.step, FLAGS.module)
+    try:
+        source, names = load_source(FLAGS.workdir, FLAGS.step, FLAGS.module,
+                                    FLAGS.checkpoint_fallback)
+    except ValueError as error:  # Unreadable checkpoints, a missing step or config.json.
+        logging.error("%s", error)
+        print(f"error: {error}", file=sys.stderr)
+        sys.exit(1)
     try:
         truncations = [float(t) for t in FLAGS.truncation]
         classes = [int(c) for c in FLAGS.classes]

@@ -234,8 +234,7 @@ def set_aside(directory, damaged):
     listed, _ = listed_checkpoints(directory)
     keep = [p for p in listed if p not in bad]
     if keep:
-        tf.train.update_checkpoint_state(directory, keep[-1], keep,
-                                         save_relative_paths=True)
+        _write_state(directory, keep)
     elif tf.io.gfile.exists(os.path.join(directory, STATE_FILE)):
         tf.io.gfile.rename(os.path.join(directory, STATE_FILE),
                            os.path.join(target, STATE_FILE), overwrite=True)
@@ -257,11 +256,39 @@ def repair_state_file(directory):
                        overwrite=True)
     complete = [p for p in checkpoints_on_disk(directory) if missing_files(p) is None]
     if complete:
-        tf.train.update_checkpoint_state(directory, complete[-1], complete,
-                                         save_relative_paths=True)
+        _write_state(directory, complete)
     logging.warning("%s; moved it to %s and listed the checkpoint files found instead: %s.",
                     problem, target, [os.path.basename(p) for p in complete])
     return True
+
+
+def _write_state(directory, prefixes):
+    """Writes the state file (atomically) listing `prefixes`, oldest first, by relative name
+    as tf.train.CheckpointManager does, with the timestamps it keeps (the old ones where the
+    state file has them, else the .index file's time): a manager reading it then manages (and
+    in time deletes) these checkpoints as its own."""
+    old = {}
+    preserved = None
+    try:
+        state = tf.train.get_checkpoint_state(directory)
+    except (ValueError, tf.errors.OpError):
+        state = None
+    if state is not None:
+        old = {os.path.basename(p): t for p, t in zip(
+            state.all_model_checkpoint_paths, state.all_model_checkpoint_timestamps)}
+        preserved = state.last_preserved_timestamp or None
+    names = [os.path.basename(p) for p in prefixes]
+    stamps = [old.get(name) or tf.io.gfile.stat(p + ".index").mtime_nsec / 1e9
+              for name, p in zip(names, prefixes)]
+    preserved = min(([preserved] if preserved else []) + [min(stamps) - 1.0])
+    lines = [f'model_checkpoint_path: "{names[-1]}"']
+    lines += [f'all_model_checkpoint_paths: "{name}"' for name in names]
+    lines += [f"all_model_checkpoint_timestamps: {stamp!r}" for stamp in stamps]
+    lines.append(f"last_preserved_timestamp: {preserved!r}")
+    path = os.path.join(directory, STATE_FILE)
+    with tf.io.gfile.GFile(path + ".tmp", "w") as f:
+        f.write("\n".join(lines) + "\n")
+    tf.io.gfile.rename(path + ".tmp", path, overwrite=True)
 
 
 def _first_line(error):
