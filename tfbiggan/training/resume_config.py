@@ -41,11 +41,11 @@ def normalise(config):
 
 
 def flatten(data, prefix=""):
-    """{"a.b.c": value} for every leaf of nested dicts (an empty dict is a leaf)."""
+    """{"a.b.c": value} for every leaf of nested dicts (an empty dict has no leaves)."""
     flat = {}
     for key, value in data.items():
         path = f"{prefix}{key}"
-        if isinstance(value, dict) and value:
+        if isinstance(value, dict):
             flat.update(flatten(value, path + "."))
         else:
             flat[path] = value
