@@ -101,7 +101,8 @@ def test_a_data_path_and_loss_option_reach_the_run():
         "--config.training.loss=non_saturating",
         "--config.training.loss_options.real_label=0.9"])
     assert config.data.pipeline.path == "/data/x.tfrecord-*"
-    options = trainer_lib._set_fields(config.training.loss_options)  # pylint: disable=protected-access
+    # pylint: disable-next=protected-access
+    options = trainer_lib._set_fields(config.training.loss_options)
     assert options == {"real_label": 0.9}
     assert losses.get_gan_loss(config.training.loss, **options).name == "non_saturating"
     # Every declared option is one some loss accepts.
