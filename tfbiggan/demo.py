@@ -37,7 +37,11 @@ def main(argv):
     workdir = _WORKDIR.value
     config = defaults.digits_config()
     started = time.time()
-    trainer.train(config, workdir, steps=_STEPS.value)
+    from tfbiggan.training import preemption  # pylint: disable=import-outside-toplevel
+    try:
+        trainer.train(config, workdir, steps=_STEPS.value)
+    except preemption.Preempted as stopped:  # SIGTERM / Ctrl-C: checkpoint written, logged.
+        sys.exit(stopped.exit_status)
     train_seconds = time.time() - started
     generator, step, payload = wd.load_ema_generator(workdir)
 
