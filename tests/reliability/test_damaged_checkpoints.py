@@ -189,7 +189,7 @@ def test_trainer_resumes_from_the_newest_intact_checkpoint(base, tmp_path, caplo
                              r"fallback=True\)"):
         trainer_lib.Trainer(strict, workdir).train(progress=False)
 
-    with caplog.at_level("INFO"):
+    with caplog.at_level("INFO", logger="absl"):
         trainer_lib.Trainer(config, workdir).train(steps=4, progress=False)
     assert f"Checkpoint {os.path.join(directory, 'ckpt-3')} cannot be read" in caplog.text
     assert f"Resumed from {os.path.join(directory, 'ckpt-2')} (step 2)" in caplog.text
@@ -210,7 +210,7 @@ def test_unreadable_state_file_is_replaced(base, tmp_path, caplog):
     config, base_workdir, _ = base
     workdir, directory = _damaged_copy(base_workdir, tmp_path, None)
     open(os.path.join(directory, "checkpoint"), "w").close()  # pylint: disable=consider-using-with
-    with caplog.at_level("INFO"):
+    with caplog.at_level("INFO", logger="absl"):
         trainer = trainer_lib.Trainer(config, workdir)
         assert trainer.restore_or_initialize() == 3
     assert f"the state file {os.path.join(directory, 'checkpoint')} {STATE_FILE.message}" \

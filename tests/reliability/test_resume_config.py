@@ -54,7 +54,7 @@ def test_model_mismatch_names_every_field_and_both_values(tmp_path, caplog):
     # The same model with other learning rate and steps resumes; the changes are logged and
     # config.json records them.
     allowed = helpers.tiny_config(num_d_steps=1, steps=5, g_lr=1e-3)
-    with caplog.at_level("INFO"):
+    with caplog.at_level("INFO", logger="absl"):
         assert trainer_lib.Trainer(allowed, workdir).restore_or_initialize() == 1
     assert (f"Resuming {workdir} with changed settings: training.g_lr: 0.0002 in config.json, "
             f"0.001 now; training.steps: 1 in config.json, 5 now.") in caplog.text

@@ -99,7 +99,7 @@ def test_sigint_stops_at_the_boundary_with_a_checkpoint_and_the_run_resumes(tmp_
     trainer = trainer_lib.Trainer(config, workdir)
     before = {s: signal.getsignal(s) for s in preemption.SIGNALS}
     _signal_during_iteration(trainer, 2, signal.SIGINT, signal.SIGINT)
-    with caplog.at_level("INFO"), pytest.raises(preemption.Preempted) as stopped:
+    with caplog.at_level("INFO", logger="absl"), pytest.raises(preemption.Preempted) as stopped:
         trainer.train(progress=False)
     directory = workdir_lib.checkpoint_dir(workdir)
     assert stopped.value.step == 2 and stopped.value.exit_status == 130
@@ -114,7 +114,7 @@ def test_sigint_stops_at_the_boundary_with_a_checkpoint_and_the_run_resumes(tmp_
     assert _metric_steps(workdir) == [1, 2]
 
     resumed = trainer_lib.Trainer(config, workdir)
-    with caplog.at_level("INFO"):
+    with caplog.at_level("INFO", logger="absl"):
         resumed.train(progress=False)
     assert f"Resumed from {os.path.join(directory, 'ckpt-2')} (step 2)" in caplog.text
     assert _metric_steps(workdir) == [1, 2, 3, 4, 5, 6]
