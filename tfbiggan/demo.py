@@ -110,7 +110,11 @@ def main(argv):
 
     workdir = _WORKDIR.value or os.path.join("workdirs", dataset)
     started = time.time()
-    launch.train(config, workdir, steps=_STEPS.value)
+    from tfbiggan.training import preemption  # pylint: disable=import-outside-toplevel
+    try:
+        launch.train(config, workdir, steps=_STEPS.value)
+    except preemption.Preempted as stopped:  # SIGTERM / Ctrl-C: checkpoint written, logged.
+        sys.exit(stopped.exit_status)
     train_seconds = time.time() - started
     generator, step, payload = wd.load_ema_generator(workdir)
     standing_stats.collect_truncation_bank(generator, num_batches=4, batch_size=100)

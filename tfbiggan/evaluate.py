@@ -35,6 +35,9 @@ def _define_flags(flag_values=FLAGS):
     flags.DEFINE_string("workdir", None, "Training workdir (uses its EMA generator).", **fv)
     flags.DEFINE_integer("step", None, "Checkpoint step with --workdir (default: latest).",
                          **fv)
+    flags.DEFINE_boolean("checkpoint_fallback", True,
+                         "With --workdir: if the latest checkpoint cannot be read, use the "
+                         "newest readable one (else stop with an error).", **fv)
     flags.DEFINE_string("module", None, "Path of an exported module (instead of --workdir).",
                         **fv)
     flags.DEFINE_list("metrics", [], "Metrics beside the standard ones (fid, is, pr, dc, "
@@ -85,8 +88,11 @@ def parse_data_overrides(items):
     return overrides
 
 
-def load_source(workdir=None, step=None, module=None):
+def load_source(workdir=None, step=None, module=None, fallback=True):
     """(generator or module, step, data config dict or None, checkpoint or module path).
+
+    With `workdir`, a damaged latest checkpoint is reported by name and the newest readable
+    one used, unless `fallback` is False (then it is an error).
 
     Example:
       >>> generator, step, data_config, path = load_source(workdir="/runs/digits")
@@ -105,8 +111,8 @@ def load_source(workdir=None, step=None, module=None):
         return loaded, int(loaded.step.numpy()), data, os.path.abspath(module)
     import tfbiggan.models  # noqa: F401  pylint: disable=import-outside-toplevel,unused-import
     from tfbiggan.training import workdir as workdir_lib  # pylint: disable=import-outside-toplevel
-    path = workdir_lib.checkpoint_path(workdir, step)
-    generator, restored_step, payload = workdir_lib.load_ema_generator(workdir, step)
+    generator, restored_step, payload, path = workdir_lib.restore_ema_generator(
+        workdir, step, fallback)
     data = ((payload.get("config") or {}).get("data") or {}).get("pipeline")
     logging.info("Restored the EMA generator of %s at step %d.", workdir, restored_step)
     return generator, restored_step, data, path
@@ -163,7 +169,8 @@ def main(argv):
     from tfbiggan import evaluation  # pylint: disable=import-outside-toplevel
     if FLAGS.metrics:
         evaluation.check_metric_names(FLAGS.metrics)
-    source, step, data_config, path = load_source(FLAGS.workdir, FLAGS.step, FLAGS.module)
+    source, step, data_config, path = load_source(FLAGS.workdir, FLAGS.step, FLAGS.module,
+                                                  FLAGS.checkpoint_fallback)
     overrides = parse_data_overrides(FLAGS.data)
     if overrides:
         data_config = {**(data_config or {}), **overrides}

@@ -23,6 +23,9 @@ FLAGS = flags.FLAGS
 def _define_flags():
     flags.DEFINE_string("workdir", None, "Training workdir (uses its EMA generator).")
     flags.DEFINE_integer("step", None, "Checkpoint step with --workdir (default: latest).")
+    flags.DEFINE_boolean("checkpoint_fallback", True,
+                         "With --workdir: if the latest checkpoint cannot be read, use the "
+                         "newest readable one (else stop with an error).")
     flags.DEFINE_string("module", None, "Path of an exported module (instead of --workdir).")
     flags.DEFINE_integer("num", 8, "Samples per class and truncation.")
     flags.DEFINE_list("classes", [], "Class ids, one row each (default: --num random ones).")
@@ -36,8 +39,11 @@ def _define_flags():
     flags.DEFINE_string("output", "samples.png", "PNG file to write.")
 
 
-def load_source(workdir=None, step=None, module=None):
+def load_source(workdir=None, step=None, module=None, fallback=True):
     """(generator or module, class names or None) from a workdir or an exported module.
+
+    With `workdir`, a damaged latest checkpoint is reported by name and the newest readable
+    one used, unless `fallback` is False (then it is an error).
 
     Example:
       >>> generator, names = load_source(workdir="/runs/biggan128")
@@ -53,7 +59,7 @@ def load_source(workdir=None, step=None, module=None):
     # Importing the models registers their classes for deserialising config.json.
     import tfbiggan.models  # noqa: F401  pylint: disable=import-outside-toplevel,unused-import
     from tfbiggan.training import workdir as workdir_lib  # pylint: disable=import-outside-toplevel
-    generator, restored_step, payload = workdir_lib.load_ema_generator(workdir, step)
+    generator, restored_step, payload = workdir_lib.load_ema_generator(workdir, step, fallback)
     logging.info("Restored the EMA generator of %s at step %d.", workdir, restored_step)
     return generator, workdir_lib.class_names(payload)
 
@@ -106,7 +112,8 @@ def main(argv):
                                f"{error}") from error
     if FLAGS.workdir is not None:
         cli.check_workdir(FLAGS.workdir, must_exist=True)
-    source, names = load_source(FLAGS.workdir, FLAGS.step, FLAGS.module)
+    source, names = load_source(FLAGS.workdir, FLAGS.step, FLAGS.module,
+                                FLAGS.checkpoint_fallback)
     standing = FLAGS.standing_batches if FLAGS.workdir else 0
     images = write_samples(source, FLAGS.output, classes, FLAGS.num, truncations, FLAGS.seed,
                            FLAGS.mode, names, standing, FLAGS.standing_batch_size)

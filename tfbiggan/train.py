@@ -7,7 +7,15 @@
 --config is a config file or the name of a shipped config. Any config field can be set on the
 command line, e.g. `--config.training.batch_size=64`. Running the same command again resumes
 from the latest checkpoint in the workdir.
+
+SIGTERM or SIGINT (Ctrl-C) ends the run after the current iteration with a checkpoint of its
+step. Exit status: 0 when training finished; 1 on an error (bad config, unreadable
+checkpoints, a config that does not match the workdir's, non-finite values, a failed
+checkpoint write); 143 after SIGTERM and 130 after SIGINT (128 + the signal number), once the
+checkpoint is written: rerun the same command to resume.
 """
+
+import sys
 
 from absl import flags, logging
 from ml_collections import config_flags
@@ -33,6 +41,9 @@ cli.define_progress_flags()
 def main(argv):
     if len(argv) > 1:
         raise cli.CommandError(f"unexpected arguments: {argv[1:]}")
+    # pylint: disable-next=import-outside-toplevel
+    from tfbiggan.training import preemption
+    preemption.STOP.install()  # From here on a signal stops the run at an iteration boundary.
     config = _CONFIG.value
     if config is None:
         raise cli.CommandError("--config is required (a config file or the name of a shipped "
@@ -49,8 +60,11 @@ def main(argv):
     logging.info("Training with %s (%d replica(s) in sync).", _STRATEGY_NAMES[_STRATEGY.value],
                  strategy.num_replicas_in_sync)
     try:
+        preemption.STOP.install()  # Again: a multi-worker start-up replaces SIGTERM's handler.
         result = launch.train(config, workdir, strategy, progress=cli.progress_enabled())
-    except trainer.NonFiniteError as error:
+    except preemption.Preempted as stopped:
+        sys.exit(stopped.exit_status)
+    except (trainer.NonFiniteError, trainer.CheckpointWriteError) as error:
         raise cli.CommandError(str(error)) from error
     logging.info("Finished at step %d.", int(result.step.numpy()))
 

@@ -539,5 +539,50 @@ def test_one_training_call_matches_reference_power_iteration(network):
     assert nontrivial >= 1  # some u moves beyond a mere rescaling
 
 
+@pytest.mark.parametrize("make, inputs", [
+    (lambda: SpectralNormConv(3, 3), randn(2, 4, 4, 2, seed=30)),
+    (lambda: SpectralNormDense(3), randn(2, 5, seed=31)),
+    (lambda: SpectralNormEmbedding(4, 3), np.array([0, 3], np.int32)),
+], ids=["conv", "dense", "embedding"])
+def test_zero_kernel_gives_sigma_zero_and_zero_output_without_nan(make, inputs):
+    layer = make()
+    layer.build(inputs.shape)
+    layer.kernel.assign(np.zeros(layer.kernel.shape, np.float32))
+    u_before = layer.u.numpy().copy()
+    bias = getattr(layer, "bias", None)
+    with tf.GradientTape() as tape:
+        outputs = layer(inputs, training=True)
+        loss = tf.reduce_sum(outputs * randn(*outputs.shape, seed=32))
+    gradients = tape.gradient(loss, [layer.kernel] + ([bias] if bias is not None else []))
+    assert float(layer.sigma.numpy()) == 0.0
+    np.testing.assert_array_equal(outputs.numpy(), np.zeros(outputs.shape, np.float32))
+    for gradient in gradients:
+        assert np.all(np.isfinite(gradient.numpy()))
+    # The kernel's gradient is the plain (unnormalised) one: d(out)/dW at W = 0 with σ -> 1.
+    assert np.abs(gradients[0].numpy()).max() > 0
+    # u is kept (not replaced by the zero vector), so σ is found again once W is non-zero.
+    np.testing.assert_array_equal(layer.u.numpy(), u_before)
+    kernel = randn(*layer.kernel.shape, seed=33)
+    layer.kernel.assign(kernel)
+    for _ in range(30):
+        layer(inputs, training=True)
+    matrix = kernel.reshape(-1, kernel.shape[-1])
+    matrix = matrix.T if isinstance(layer, SpectralNormEmbedding) else matrix
+    # As if the kernel had never been zero: 30 power iterations from the kept u.
+    sigma, _, _ = np_power_iteration(matrix, u_before, layer.epsilon, 30)
+    np.testing.assert_allclose(float(layer.sigma.numpy()), sigma, rtol=1e-5)
+    assert sigma > 0.9 * np.linalg.svd(matrix, compute_uv=False)[0]
+
+
+def test_u_orthogonal_to_the_kernel_gives_the_kernel_divided_by_one():
+    layer = SpectralNormDense(2, use_bias=False)
+    layer.build((1, 2))
+    layer.kernel.assign(np.array([[1.0, 0.0], [0.0, 0.0]], np.float32))  # K u = 0 for u = e2.
+    layer.u.assign(np.array([0.0, 1.0], np.float32))
+    outputs = layer(np.array([[2.0, 3.0]], np.float32), training=False)
+    np.testing.assert_array_equal(outputs.numpy(), [[2.0, 0.0]])
+    assert np.all(np.isfinite(outputs.numpy()))
+
+
 if __name__ == "__main__":
     sys.exit(pytest.main([__file__, "-q"]))

@@ -16,6 +16,9 @@ _CT = "tests/convert/test_torch_files.py::"
 _CH = "tests/convert/test_hub_modules.py::"
 _CP = "tests/export/test_convert_pretrained.py::"
 _G = "tests/test_gan.py::"
+_PRE_T = "tests/training/test_preemption.py::"
+_OV = "tests/test_config_overrides.py::"
+_SN = "tests/layers/test_spectral_norm.py::"
 
 ROWS = [
     # Data: image folders.
@@ -91,6 +94,13 @@ ROWS = [
     existing(_TR + "test_batch_size_not_divisible_by_replicas_is_an_error", "Config",
              "`training.batch_size` not divisible by the replicas", "ValueError",
              "use a multiple of 2"),
+    existing(_OV + "test_every_field_is_set_from_the_command_line", "Config",
+             "Every field of every shipped config set from the command line (locked config, "
+             "the config-file flag of `tfbiggan.train`), fields whose default is None included",
+             "each takes the value given; typed placeholders declare the unset fields"),
+    existing(_OV + "test_a_data_path_and_loss_option_reach_the_run", "Config",
+             "`--config.data.pipeline.path=...` and `--config.training.loss_options."
+             "real_label=0.9`", "accepted and passed on (unset loss options are left out)"),
     existing(_CLI + "test_cli_rejects_unknown_keys_and_bad_values", "Config",
              "Unknown config key, wrongly typed flag, unknown strategy on the command line",
              "non-zero exit naming the key/value; nothing written"),
@@ -119,6 +129,18 @@ ROWS = [
              "`GAN.fit` on batches without a static size, not divisible into the D updates, "
              "or with one-hot labels", "ValueError saying what the batches must be; nothing "
              "trained", "drop_remainder=True"),
+    existing(_PRE_T + "test_sigint_stops_at_the_boundary_with_a_checkpoint_and_the_run_resumes",
+             "Training", "SIGINT (twice) during an iteration of `Trainer.train` in-process",
+             "`Preempted` (exit status 130) after the checkpoint of that step; the second "
+             "signal is logged; handlers and the stop flag are restored; a new `train` resumes",
+             "Stopped at step 2: SIGINT received"),
+    existing(_PRE_T + "test_signal_during_a_periodic_save_does_not_save_twice", "Training",
+             "SIGTERM while a periodic checkpoint is saved (in-process)",
+             "the run stops at that step without writing it a second time"),
+    existing(_SN + "test_zero_kernel_gives_sigma_zero_and_zero_output_without_nan", "Training",
+             "All-zero kernel of a spectrally normalised conv, dense or embedding (σ = 0)",
+             "output zero (its bias), no NaN, finite gradients; u kept, σ recovers once the "
+             "kernel is non-zero"),
     # Weight converter.
     existing(_M + "test_converter_rejects_bad_state_dicts", "Converter",
              "Missing, extra, mis-shaped and non-numeric state-dict entries; missing config "

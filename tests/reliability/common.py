@@ -16,12 +16,19 @@ from tfbiggan.training import workdir as workdir_lib
 CONFIG_FLAG = f"--config={helpers.DIGITS_CONFIG}"
 
 
+# TensorFlow's PreemptionCheckpointHandler (multi-worker runs) asks the Google Cloud metadata
+# server whether it runs there; pointing it at a closed loopback port answers "no" at once and
+# keeps the tests off the network.
+NO_METADATA_SERVER = "127.0.0.1:1"
+
+
 def env(**extra):
     """The environment of a CLI subprocess: this checkout on the path, no GPU, no cluster."""
     result = {k: v for k, v in os.environ.items() if k not in ("TF_CONFIG", "TPU_NAME")}
     result["PYTHONPATH"] = str(conftest.REPO_ROOT)
     result["CUDA_VISIBLE_DEVICES"] = ""
     result["TF_CPP_MIN_LOG_LEVEL"] = "1"
+    result["GCE_METADATA_IP"] = NO_METADATA_SERVER
     result.update(extra)
     return result
 
@@ -53,6 +60,61 @@ def poisoned(*args, **kwargs):
 tfbiggan.data.make_dataset = poisoned
 train.run()
 """
+
+
+# Runs the training CLI with slow checkpoint writes: in the middle of every write (the files
+# are written, the state file is not final yet) it creates MARKERS/writing-ckpt-N, waits
+# `sys.argv[2]` seconds, finishes the write and creates MARKERS/written-ckpt-N.
+_SLOW_SAVE_CLI = """
+import os
+import sys
+import time
+from tfbiggan import train
+from tfbiggan.training import trainer
+
+markers, pause = sys.argv.pop(1), float(sys.argv.pop(1))
+sweep = trainer.RecordFirstCheckpointManager._sweep
+
+def slow_sweep(self):
+    name = os.path.basename(self._latest_checkpoint)
+    open(os.path.join(markers, "writing-" + name), "w").close()
+    time.sleep(pause)
+    sweep(self)
+    open(os.path.join(markers, "written-" + name), "w").close()
+
+trainer.RecordFirstCheckpointManager._sweep = slow_sweep
+train.run()
+"""
+
+
+def start_train(workdir, log_path, *flags, slow_saves=None, **env_extra):
+    """Starts the CLI with stdout and stderr to `log_path`; returns the Popen. With
+    `slow_saves=(markers_dir, seconds)` each checkpoint write pauses half-way (see above)."""
+    command = train_command(workdir, *flags)
+    if slow_saves is not None:
+        command = [sys.executable, "-c", _SLOW_SAVE_CLI, str(slow_saves[0]),
+                   str(slow_saves[1]), *command[3:]]
+    with open(log_path, "w", encoding="utf-8") as log:
+        return subprocess.Popen(command, cwd=conftest.REPO_ROOT, env=env(**env_extra),
+                                stdout=log, stderr=subprocess.STDOUT)
+
+
+def wait_for(condition, timeout, process=None, what="the condition"):
+    """Polls `condition()` every 20 ms; fails after `timeout` s or when `process` ended."""
+    deadline = time.monotonic() + timeout
+    while not condition():
+        if process is not None and process.poll() is not None:
+            raise AssertionError(f"the process ended (exit {process.returncode}) before "
+                                 f"{what}")
+        if time.monotonic() > deadline:
+            raise AssertionError(f"no {what} within {timeout} s")
+        time.sleep(0.02)
+
+
+def last_step(workdir):
+    """The last step in metrics.jsonl (0 if none): the last completed iteration."""
+    steps = [record["step"] for record in metrics(workdir)]
+    return max(steps) if steps else 0
 
 
 def run_train(workdir, *flags, timeout=180, prefix=(), nan_from=None):

@@ -23,6 +23,9 @@ def _env(**extra):
     env = {k: v for k, v in os.environ.items() if k not in ("TF_CONFIG", "TPU_NAME")}
     env["PYTHONPATH"] = str(conftest.REPO_ROOT)
     env["CUDA_VISIBLE_DEVICES"] = ""
+    # Multi-worker runs ask the Google Cloud metadata server whether they run there
+    # (PreemptionCheckpointHandler); a closed loopback port answers "no" without the network.
+    env["GCE_METADATA_IP"] = "127.0.0.1:1"
     env.update(extra)
     return env
 

@@ -10,7 +10,7 @@ from tests import conftest
 from tests.convert import torch_writer
 from tfbiggan import convert
 from tfbiggan.convert import outputs
-from tfbiggan.training import config_checks, init_from, trainer as trainer_lib
+from tfbiggan.training import config_checks, init_from, launch, trainer as trainer_lib
 
 pytestmark = pytest.mark.fixtures
 
@@ -129,7 +129,7 @@ def test_bad_init_settings_are_named(converted_dir, tmp_path):
 def test_fine_tuning_trains_and_a_resume_does_not_reinitialise(converted_dir, tmp_path):
     path, converted = converted_dir
     workdir = str(tmp_path / "run")
-    trainer = trainer_lib.train(_finetune_config(path), workdir, progress=False)
+    trainer = launch.train(_finetune_config(path), workdir, progress=False)
     assert int(trainer.step.numpy()) == 1
     moved = np.abs(trainer.generator.linear.kernel.numpy() -
                    converted.generator.linear.kernel.numpy()).max()

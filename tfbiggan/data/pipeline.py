@@ -9,6 +9,7 @@ import random
 
 import ml_collections
 import tensorflow as tf
+from ml_collections import config_dict
 
 from tfbiggan.data import preprocessing
 from tfbiggan.data import sources
@@ -50,15 +51,17 @@ def default_config():
       >>> config = default_config()
       >>> config.source, config.path = "folder", "/data/flowers"
     """
+    # Fields without a default are typed placeholders (None until set), so that a locked
+    # experiment config accepts them on the command line, e.g. --config.data.pipeline.path=...
     return ml_collections.ConfigDict({
         "source": "digits",
-        "name": None,
-        "data_dir": None,
-        "manual_dir": None,
+        "name": config_dict.placeholder(str),
+        "data_dir": config_dict.placeholder(str),
+        "manual_dir": config_dict.placeholder(str),
         "download": False,
-        "path": None,
+        "path": config_dict.placeholder(str),
         "split": "train",
-        "num_classes": None,
+        "num_classes": config_dict.placeholder(int),
         "channels": 3,
         "fit": "crop_resize",
         "random_flip": True,
@@ -85,7 +88,7 @@ def resolve_config(config=None, **overrides):
       >>> resolve_config(source="folder", path="/data/flowers").source
       'folder'
     """
-    resolved = default_config()
+    resolved = ml_collections.ConfigDict(default_config().to_dict())  # Untyped: any value.
     fields = dict(config.items()) if config is not None else {}
     fields.update(overrides)
     unknown = sorted(set(fields) - set(resolved.keys()))

@@ -281,6 +281,9 @@ def _define_flags():
     flags.DEFINE_string("output", None, "Directory of the exported module (replaced if it "
                         "exists, once the new module is complete).")
     flags.DEFINE_integer("step", None, "Checkpoint step (default: the latest).")
+    flags.DEFINE_boolean("checkpoint_fallback", True,
+                         "If the latest checkpoint cannot be read, export the newest readable "
+                         "one (else stop with an error).")
     flags.DEFINE_integer("bank_batches", 16,
                          "Batches per truncation-bank row (0 keeps the current statistics).")
     flags.DEFINE_integer("bank_batch_size", 64, "Batch size of the bank collection.")
@@ -298,7 +301,8 @@ def main(argv):
     # Importing the models registers their classes for deserialising config.json.
     import tfbiggan.models  # noqa: F401  pylint: disable=import-outside-toplevel,unused-import
     from tfbiggan.training import workdir as workdir_lib  # pylint: disable=import-outside-toplevel
-    generator, step, payload = workdir_lib.load_ema_generator(FLAGS.workdir, FLAGS.step)
+    generator, step, payload = workdir_lib.load_ema_generator(
+        FLAGS.workdir, FLAGS.step, FLAGS.checkpoint_fallback)
     metadata = {"step": step, "config": payload.get("config") or {},
                 "class_names": workdir_lib.class_names(payload)}
     path = export_generator(generator, FLAGS.output, metadata,

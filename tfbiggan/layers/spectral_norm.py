@@ -10,6 +10,11 @@ as used by Brock et al. 2019). With the kernel viewed as a matrix K = W.reshape(
 normalize(a) = a / max(‖a‖, eps). u and v are constants for the gradient; σ is differentiable
 in K. A training call stores u' (and σ, for monitoring); an inference call runs the same
 iteration from the stored u and stores nothing.
+
+σ = 0 (an all-zero kernel, or u orthogonal to every row of K) would give 0/0: the kernel is
+then divided by 1 instead, so the layer outputs its bias (zero kernel) with finite gradients,
+and u is kept rather than replaced by the zero vector, from which the power iteration could
+never recover once the kernel becomes non-zero again.
 """
 
 import keras
@@ -70,13 +75,14 @@ class _SpectralNormLayer(keras.layers.Layer):
     def normalized_kernel(self, training=False):
         """The kernel divided by its estimated largest singular value (float32)."""
         kernel = ops.convert_to_tensor(self.kernel)
+        u = ops.convert_to_tensor(self.u)
         sigma, new_u = power_iteration(
-            self._kernel_matrix(kernel), ops.convert_to_tensor(self.u),
-            self.num_power_iterations, self.epsilon)
+            self._kernel_matrix(kernel), u, self.num_power_iterations, self.epsilon)
+        positive = sigma > 0
         if training:
-            self.u.assign(new_u)
+            self.u.assign(ops.where(ops.any(ops.not_equal(new_u, 0)), new_u, u))
             self.sigma.assign(sigma)
-        return kernel / sigma
+        return kernel / ops.where(positive, sigma, ops.ones_like(sigma))
 
     def get_config(self):
         config = super().get_config()

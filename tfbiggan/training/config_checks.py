@@ -76,6 +76,15 @@ def check(config):
     if nonfinite not in NONFINITE_MODES:
         raise ValueError(f"config field `training.nonfinite` must be one of "
                          f"{list(NONFINITE_MODES)}, got {nonfinite!r}.")
+    checkpoint = config.checkpoint
+    every_secs = checkpoint.get("every_secs", 0.0)
+    if not _is_number(every_secs) or every_secs < 0:
+        raise ValueError(f"config field `checkpoint.every_secs` must be a number >= 0 (0: no "
+                         f"time-based checkpoints), got {every_secs!r}.")
+    fallback = checkpoint.get("fallback", True)
+    if not isinstance(fallback, bool):
+        raise ValueError(f"config field `checkpoint.fallback` must be True or False, "
+                         f"got {fallback!r}.")
     _check_improved_techniques(config)
     _check_augment_and_channels(config)
     init_from.check_config(config)

@@ -21,6 +21,10 @@ _OVERRIDE_TYPES = {"attention": tuple, "hierarchical": bool, "shared_embedding":
                    "output_activation": str}
 
 
+LOSS_OPTIONS = ("drift", "real_label")
+"""The options of the losses in tfbiggan.losses (see `losses.get_gan_loss`)."""
+
+
 def model_override_fields():
     """A ConfigDict with a typed, unset placeholder for every model constructor argument.
 
@@ -60,7 +64,10 @@ def base_config():
     t.accumulation_steps = 8                # Effective batch = batch_size × this (2048).
     t.num_d_steps = 2
     t.loss = "hinge"
-    t.loss_options = ml_collections.ConfigDict()  # e.g. real_label=0.9 (label smoothing).
+    # Options of the loss (None: its default): real_label (non_saturating, least_squares;
+    # 0.9 = one-sided label smoothing), drift (wgan_gp).
+    t.loss_options = ml_collections.ConfigDict(
+        {name: config_dict.placeholder(float) for name in LOSS_OPTIONS})
     t.gp_lambda = 0.0                       # WGAN-GP penalty weight.
     t.r1_gamma = 0.0                        # R1 penalty γ (adds γ/2·‖∇D(x)‖²).
     t.ortho_beta = 1e-4                     # Orthogonal regularisation of G (paper formula).
@@ -97,6 +104,10 @@ def base_config():
     c.checkpoint = ml_collections.ConfigDict()
     c.checkpoint.every = 1000
     c.checkpoint.keep = 5
+    c.checkpoint.every_secs = 0.0           # Also a checkpoint after this many seconds (0: off).
+    # Resuming from a damaged latest checkpoint: restore the newest readable one (True) or
+    # stop with an error naming it (False).
+    c.checkpoint.fallback = True
 
     c.log = ml_collections.ConfigDict()
     c.log.every = 100

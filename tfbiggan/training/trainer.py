@@ -1,5 +1,5 @@
 """The training loop around the single-replica iteration: strategy, models, optimizers, data,
-EMA, checkpoints, monitoring and the stop on non-finite values."""
+EMA, checkpoints, monitoring, the stop on non-finite values and the stop on SIGTERM/SIGINT."""
 
 import dataclasses
 import json
@@ -17,7 +17,8 @@ from tfbiggan import data as data_lib
 from tfbiggan.models import presets
 from tfbiggan.progress import Progress
 from tfbiggan.training import config_checks, ema, evaluation_hook, monitoring, strategies
-from tfbiggan.training import init_from, progressive
+from tfbiggan.training import checkpoint_cadence, checkpoints, init_from, preemption
+from tfbiggan.training import progressive, resume_config
 from tfbiggan.training import workdir as wd
 from tfbiggan.training.step import MEAN_STATS, GANStep, StepConfig
 
@@ -107,7 +108,7 @@ class Trainer:
             self.generator, self.discriminator, self.g_optimizer, self.d_optimizer,
             StepConfig(global_batch_size=cfg.batch_size, num_d_steps=cfg.num_d_steps,
                        accumulation_steps=cfg.accumulation_steps, loss=cfg.loss,
-                       loss_options=dict(cfg.loss_options), gp_lambda=cfg.gp_lambda,
+                       loss_options=_set_fields(cfg.loss_options), gp_lambda=cfg.gp_lambda,
                        r1_gamma=cfg.r1_gamma, ortho_beta=cfg.ortho_beta, seed=config.seed,
                        feature_matching=cfg.get("feature_matching", "off"),
                        historical_averaging_g=cfg.get("historical_averaging_g", 0.0),
@@ -126,31 +127,64 @@ class Trainer:
             ema_generator=self.ema_generator, g_optimizer=self.g_optimizer,
             d_optimizer=self.d_optimizer, **histories)
         self._checkpoint_dir = wd.checkpoint_dir(workdir)
-        if not self.is_chief:  # Other workers write to a scratch copy that is then removed.
+        if self.is_chief:  # The manager cannot start on an unreadable state file.
+            checkpoints.repair_state_file(self._checkpoint_dir)
+        else:  # Other workers write to a scratch copy that is then removed.
             self._checkpoint_dir = tempfile.mkdtemp(prefix="tfbiggan_worker_ckpt_")
         self.manager = RecordFirstCheckpointManager(
             self.checkpoint, self._checkpoint_dir, max_to_keep=config.checkpoint.keep)
         self.evaluation = evaluation_hook.EvaluationHook(config.get("eval"), workdir)
+        self.cadence = checkpoint_cadence.CheckpointCadence(
+            config.checkpoint.every, config.checkpoint.get("every_secs", 0.0), self.strategy)
+        self._saved_step = None  # The step of the last checkpoint written or restored.
         self._iteration = None
 
     # Set-up ---------------------------------------------------------------------------------
 
     def restore_or_initialize(self):
-        """Restores the latest checkpoint; returns the step it resumes from (0 if fresh)."""
-        latest = tf.train.latest_checkpoint(wd.checkpoint_dir(self.workdir))
-        if latest:
-            self.checkpoint.restore(latest).assert_existing_objects_matched()
-            logging.info("Resumed from %s (step %d).", latest, int(self.step.numpy()))
+        """Restores the newest readable checkpoint; returns the step it resumes from (0 if
+        fresh).
+
+        Before restoring, the model settings are compared with the workdir's config.json
+        (`resume_config`: every differing field is named). A damaged checkpoint is reported by
+        name and the next older one restored (`checkpoints.restore`; with
+        `checkpoint.fallback=False` it is an error); the damaged files are moved into
+        checkpoints/damaged/.
+        """
+        directory = wd.checkpoint_dir(self.workdir)
+        changed = []
+        if checkpoints.candidates(directory) and os.path.exists(
+                os.path.join(self.workdir, wd.CONFIG_FILE)):
+            changed = resume_config.check(wd.read_config(self.workdir).get("config") or {},
+                                          self.config, self.workdir)
+        restored = checkpoints.restore(
+            self.checkpoint, directory, fallback=self.config.checkpoint.get("fallback", True),
+            fallback_option="`checkpoint.fallback=True` (--config.checkpoint.fallback=True)")
+        if restored is None:
+            if self.config.model.get("init_from"):  # A fresh run from pretrained weights.
+                init_from.initialize_trainer(self)
+            if self.is_chief:
+                self._write_config()
             return int(self.step.numpy())
-        if self.config.model.get("init_from"):  # A fresh run from pretrained weights.
-            init_from.initialize_trainer(self)
+        step = int(self.step.numpy())
+        logging.info("Resumed from %s (step %d).", restored.path, step)
+        self._saved_step = step
         if self.is_chief:
-            num_classes = getattr(self.generator, "num_classes", 0)
-            names = (data_lib.class_names(self.config.data.pipeline, num_classes=num_classes)
-                     if num_classes else None)
-            wd.write_config(self.workdir, self.config.to_dict(), self.generator,
-                            self.discriminator, class_names=names)
-        return int(self.step.numpy())
+            if restored.damaged:
+                checkpoints.set_aside(directory, restored.damaged)
+                self.manager = RecordFirstCheckpointManager(
+                    self.checkpoint, self._checkpoint_dir, max_to_keep=self.config.checkpoint.keep)
+            if changed:  # config.json records the config the run goes on with.
+                self._write_config()
+        return step
+
+    def _write_config(self):
+        """Writes config.json: the config, the serialized models and the data's class names."""
+        num_classes = getattr(self.generator, "num_classes", 0)
+        names = (data_lib.class_names(self.config.data.pipeline, num_classes=num_classes)
+                 if num_classes else None)
+        wd.write_config(self.workdir, self.config.to_dict(), self.generator,
+                        self.discriminator, class_names=names)
 
     def examples_per_iteration(self):
         cfg = self.config.training
@@ -274,14 +308,29 @@ class Trainer:
                 f"that directory and rerun.") from error
 
     def _save(self):
-        path = self.manager.save(checkpoint_number=int(self.step.numpy()))
+        step = int(self.step.numpy())
+        path = self.manager.save(checkpoint_number=step)
+        self._saved_step = step
+        self.cadence.saved()
         if not self.is_chief:
             shutil.rmtree(self._checkpoint_dir, ignore_errors=True)
             os.makedirs(self._checkpoint_dir, exist_ok=True)
+            return None
         return path
+
+    def save_if_needed(self):
+        """Writes the checkpoint of the current step unless it is the last one written or
+        restored; returns its path (None on workers other than the chief)."""
+        step = int(self.step.numpy())
+        if self._saved_step != step:
+            return self.save()
+        return os.path.join(self._checkpoint_dir, f"ckpt-{step}") if self.is_chief else None
 
     def train(self, steps=None, progress=True):
         """Trains until `steps` iterations in total (default `training.steps`).
+
+        SIGTERM or SIGINT ends the run after the current iteration: the checkpoint of that
+        step is written and `preemption.Preempted` raised (see tfbiggan/training/preemption.py).
 
         Returns the last logged scalars.
         """
@@ -300,50 +349,62 @@ class Trainer:
         last = {}
         skipping = cfg.training.get("nonfinite", "stop") == "skip"
         skipped_steps = _skipped_before(self.workdir, start) if skipping else 0
-        for current in range(start, total):
-            if self._set_progressive_batch(current):  # A new batch size: new shapes.
-                iterator, iteration = iter(self.dataset(current)), self.iteration_fn()
-            stats = {k: float(v) for k, v in iteration(iterator).items()}
-            step = int(self.step.numpy())
-            bad = {k: v for k, v in stats.items() if not math.isfinite(v)}
-            if skipping:
-                skipped = stats.pop(SKIPPED) > 0
-                skipped_steps += int(skipped)
-                stats["skipped_steps"] = float(skipped_steps)
-                if skipped:
-                    logging.warning(
-                        "Non-finite values at step %d: %s. Skipped the iteration (weights, EMA "
-                        "and optimizer state unchanged); %d step(s) skipped so far.", step,
-                        bad or "non-finite weights", skipped_steps)
-                    # Recorded at once, so the count survives a resume.
-                    writer.write(step, {k: v for k, v in stats.items() if math.isfinite(v)})
-                    if step % cfg.checkpoint.every == 0:
+        guard = preemption.PreemptionGuard(self.strategy, self.save_if_needed,
+                                           lambda: int(self.step.numpy()))
+        with guard.scope():
+            try:
+                for current in range(start, total):
+                    guard.at_boundary()  # Stops here (after saving) once a signal arrived.
+                    if self._set_progressive_batch(current):  # A new batch size: new shapes.
+                        iterator, iteration = iter(self.dataset(current)), self.iteration_fn()
+                    stats = {k: float(v) for k, v in guard.run(iteration, iterator).items()}
+                    step = int(self.step.numpy())
+                    bad = {k: v for k, v in stats.items() if not math.isfinite(v)}
+                    if skipping:
+                        skipped = stats.pop(SKIPPED) > 0
+                        skipped_steps += int(skipped)
+                        stats["skipped_steps"] = float(skipped_steps)
+                        if skipped:
+                            logging.warning(
+                                "Non-finite values at step %d: %s. Skipped the iteration "
+                                "(weights, EMA and optimizer state unchanged); %d step(s) "
+                                "skipped so far.", step, bad or "non-finite weights",
+                                skipped_steps)
+                            # Recorded at once, so the count survives a resume.
+                            writer.write(step, {k: v for k, v in stats.items()
+                                                if math.isfinite(v)})
+                            if self.cadence.due(step):
+                                self.save()
+                            continue
+                    elif bad:
+                        raise NonFiniteError(
+                            f"Non-finite values at step {step}: {bad}. Training stopped; the "
+                            f"last good checkpoint is {self.manager.latest_checkpoint}.")
+                    last = stats
+                    if step % cfg.log.every == 0 or step == total:
+                        self._log(step, stats, writer, bar)
+                    if self.cadence.due(step):
                         self.save()
-                    continue
-            elif bad:
+                    # Every worker takes part: saving the best checkpoint is collective.
+                    if not guard.stopping:
+                        self.evaluation.maybe_evaluate(self, step, writer)
+            finally:
                 bar.close()
-                raise NonFiniteError(
-                    f"Non-finite values at step {step}: {bad}. Training stopped; the last good "
-                    f"checkpoint is {self.manager.latest_checkpoint}.")
-            last = stats
-            if step % cfg.log.every == 0 or step == total:
-                scalars = dict(stats)
-                images = None
-                if cfg.log.singular_values_every and step % cfg.log.singular_values_every == 0:
-                    scalars.update(monitoring.singular_value_report(self.generator, "G"))
-                    scalars.update(monitoring.singular_value_report(self.discriminator, "D"))
-                if cfg.log.sample_every and step % cfg.log.sample_every == 0:
-                    images = {"ema_samples": self.sample_grid()}
-                writer.write(step, scalars, images)
-                bar.update(step, {k: stats[k] for k in ("d_loss", "g_loss")})
-            if step % cfg.checkpoint.every == 0:
+            if self._saved_step != int(self.step.numpy()):
                 self.save()
-            # Every worker takes part: saving the best checkpoint is collective.
-            self.evaluation.maybe_evaluate(self, step, writer)
-        bar.close()
-        if int(self.step.numpy()) % cfg.checkpoint.every:
-            self.save()
         return last
+
+    def _log(self, step, stats, writer, bar):
+        cfg = self.config
+        scalars = dict(stats)
+        images = None
+        if cfg.log.singular_values_every and step % cfg.log.singular_values_every == 0:
+            scalars.update(monitoring.singular_value_report(self.generator, "G"))
+            scalars.update(monitoring.singular_value_report(self.discriminator, "D"))
+        if cfg.log.sample_every and step % cfg.log.sample_every == 0:
+            images = {"ema_samples": self.sample_grid()}
+        writer.write(step, scalars, images)
+        bar.update(step, {k: stats[k] for k in ("d_loss", "g_loss")})
 
     def sample_grid(self, per_class=4, max_classes=10):
         """EMA-generator samples, one row per class, as a [1, H, W, 3] image in [0, 1]."""
@@ -358,6 +419,11 @@ class Trainer:
 
 
 SKIPPED = "skipped"
+
+
+def _set_fields(section):
+    """The fields of a config section that are set (typed placeholders left None are not)."""
+    return {key: value for key, value in section.items() if value is not None}
 
 
 def _restore_if_nonfinite(stats, variables, saved):

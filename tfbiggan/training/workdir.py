@@ -9,6 +9,7 @@
     WORKDIR/summaries/           TensorBoard event files
 """
 
+import collections
 import json
 import os
 
@@ -17,6 +18,7 @@ import tensorflow as tf
 
 import tfbiggan.models  # noqa: F401  (registers the model classes for deserialisation)
 from tfbiggan import files
+from tfbiggan.training import checkpoints
 
 CONFIG_FILE = "config.json"
 CHECKPOINT_DIR = "checkpoints"
@@ -98,18 +100,46 @@ def _step_of(path):
     return int(path.rsplit("-", 1)[-1])
 
 
-def load_ema_generator(workdir, step=None):
-    """Restores the EMA generator of a workdir.
+RestoredGenerator = collections.namedtuple("RestoredGenerator",
+                                           ["generator", "step", "payload", "path"])
 
-    Returns (generator, step, payload) where payload is the parsed config.json. Every
-    variable of the generator must be found in the checkpoint.
+
+def restore_ema_generator(workdir, step=None, fallback=True):
+    """Restores the EMA generator of a workdir from its newest readable checkpoint.
+
+    Args:
+      workdir: a training workdir.
+      step: the checkpoint step (None: the newest readable one). A damaged checkpoint of
+        this step is an error; another step is never substituted.
+      fallback: when the latest checkpoint cannot be read, report it (by name) and use the
+        next older readable one; False makes it an error (`checkpoints.CheckpointReadError`).
+
+    Returns:
+      RestoredGenerator(generator, step, payload, path): payload is the parsed config.json,
+      path the checkpoint prefix restored. Every variable of the generator is restored.
+
+    Example:
+      >>> generator, step, payload, path = restore_ema_generator("/runs/digits")
     """
     payload = read_config(workdir)
     generator = build_model(payload["generator"])
     step_variable = tf.Variable(0, dtype=tf.int64)
     checkpoint = tf.train.Checkpoint(ema_generator=generator, step=step_variable)
-    path = checkpoint_path(workdir, step)
-    status = checkpoint.restore(path)
-    status.assert_existing_objects_matched()
-    status.expect_partial()
-    return generator, int(step_variable.numpy()), payload
+    directory = checkpoint_dir(workdir)
+    restored = checkpoints.restore(checkpoint, directory, step=step, fallback=fallback,
+                                   expect_partial=True, fallback_option="--checkpoint_fallback")
+    if restored is None:
+        raise ValueError(f"no checkpoint in {directory!r}.")
+    return RestoredGenerator(generator, int(step_variable.numpy()), payload, restored.path)
+
+
+def load_ema_generator(workdir, step=None, fallback=True):
+    """Restores the EMA generator of a workdir (see `restore_ema_generator`).
+
+    Returns (generator, step, payload) where payload is the parsed config.json.
+
+    Example:
+      >>> generator, step, payload = load_ema_generator("/runs/digits")
+    """
+    generator, restored_step, payload, _ = restore_ema_generator(workdir, step, fallback)
+    return generator, restored_step, payload
