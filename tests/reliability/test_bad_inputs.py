@@ -20,7 +20,7 @@ MODES = recorder.case(
     "JPEG files", "handled: every image becomes RGB [R, R, 3] in [-1, 1] with its class id")
 ALL_EMPTY = recorder.case(
     "Data", "Image folder whose class folders are all empty", "ValueError naming the folder "
-    "and the accepted extensions", message="contains no images; accepted extensions")
+    "and the accepted extensions", message="no images; accepted extensions")
 RESOLUTION = recorder.case(
     "Config", "`model.overrides.resolution` with no architecture (48, 0)",
     "ValueError listing the accepted resolutions",

@@ -1,6 +1,7 @@
 """Training: the single-replica step, the trainer around it, configs and the workdir layout.
 
-`Trainer` and `train` (from `tfbiggan.training.trainer`) are loaded on first use, so that
+`Trainer` (from `tfbiggan.training.trainer`) and `train` (from `tfbiggan.training.launch`,
+which picks the trainer of `training.mode`) are loaded on first use, so that
 importing a light submodule (e.g. `tfbiggan.training.defaults` from a config file) does not
 load the whole trainer.
 
@@ -11,7 +12,7 @@ Example:
 
 import importlib
 
-_LAZY = {"Trainer": "tfbiggan.training.trainer", "train": "tfbiggan.training.trainer"}
+_LAZY = {"Trainer": "tfbiggan.training.trainer", "train": "tfbiggan.training.launch"}
 
 __all__ = sorted(_LAZY)
 
