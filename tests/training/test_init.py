@@ -10,9 +10,9 @@ from tests import conftest
 
 def test_trainer_and_train_are_importable_from_the_package():
     from tfbiggan import training  # pylint: disable=import-outside-toplevel
-    from tfbiggan.training import trainer  # pylint: disable=import-outside-toplevel
+    from tfbiggan.training import launch, trainer  # pylint: disable=import-outside-toplevel
     assert training.Trainer is trainer.Trainer
-    assert training.train is trainer.train
+    assert training.train is launch.train
     assert {"Trainer", "train"} <= set(dir(training))
     with pytest.raises(AttributeError, match="no attribute 'Trainr'"):
         training.Trainr  # pylint: disable=pointless-statement
