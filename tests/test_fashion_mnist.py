@@ -9,6 +9,7 @@ import pytest
 import tensorflow as tf
 
 from tests.data.test_idx import write_split
+from tests.training import helpers
 from tfbiggan import evaluation
 from tfbiggan.metrics import fashion_mnist
 from tfbiggan.training import defaults
@@ -37,18 +38,17 @@ def idx_dir(tmp_path_factory):
 
 
 def tiny_fashion_config(idx_dir):
-    config = defaults.fashion_mnist_config()
+    """The tiny test config (tests/training/helpers.py) with Fashion-MNIST's data and model
+    settings, reading the IDX files of `idx_dir`."""
+    config = helpers.tiny_config()
+    fashion = defaults.fashion_mnist_config()
+    config.data = fashion.data
     config.data.pipeline.path = idx_dir
     config.data.pipeline.shuffle_buffer = 16
-    config.model.overrides.ch = 4
+    config.training.augment = fashion.training.augment
+    for key in ("hierarchical", "shared_embedding", "out_channels", "in_channels"):
+        config.model.overrides[key] = fashion.model.overrides[key]
     config.model.overrides.num_truncation_stats = 3
-    config.training.batch_size = 4
-    config.training.steps = 2
-    config.training.jit_compile = False
-    config.checkpoint.every = 1000
-    config.log.every = 1
-    config.log.sample_every = 0
-    config.log.singular_values_every = 0
     return config
 
 
@@ -56,7 +56,6 @@ def tiny_fashion_config(idx_dir):
 def test_grey_from_data_to_export(idx_dir, tmp_path):
     from tfbiggan.export import export_hub  # pylint: disable=import-outside-toplevel
     config = tiny_fashion_config(idx_dir)
-    assert config.training.augment == "translation,cutout"
     trainer = trainer_lib.Trainer(config, str(tmp_path / "run"))
     trainer.train(progress=False)
     assert trainer.generator.out_channels == 1 and trainer.discriminator.in_channels == 1

@@ -26,6 +26,11 @@ FIGURES = {
 }
 
 
+# Numbers an evaluation records that are settings or context, not figures.
+NOT_FIGURES = ("truncation", "num_samples", "classifier_accuracy", "step", "seed",
+               "train_seconds_this_run")
+
+
 def format_table(results, title="figure"):
     """Lines of a table: each figure of `results`, its real-vs-real value (`KEY_real`) and
     their ratio, in the order of `FIGURES` (then any others).
@@ -34,8 +39,9 @@ def format_table(results, title="figure"):
       >>> print("\\n".join(format_table({"fid": 3.0, "fid_real": 1.0})))
     """
     keys = [k for k in FIGURES if k in results]
-    keys += sorted(k for k in results if k not in FIGURES and not k.endswith("_real")
-                   and not k.endswith("_std") and isinstance(results[k], (int, float)))
+    keys += sorted(k for k in results if k not in FIGURES and k not in NOT_FIGURES
+                   and not k.endswith("_real") and not k.endswith("_std")
+                   and isinstance(results[k], (int, float)) and not isinstance(results[k], bool))
     lines = [f"  {title:30s} {'generated':>10s} {'real data':>10s} {'ratio':>7s}"]
     for key in keys:
         value, real = results[key], results.get(f"{key}_real")

@@ -7,6 +7,7 @@ import math
 import os
 import shutil
 import tempfile
+import time
 
 import keras
 import numpy as np
@@ -326,8 +327,13 @@ class Trainer:
             return self.save()
         return os.path.join(self._checkpoint_dir, f"ckpt-{step}") if self.is_chief else None
 
-    def train(self, steps=None, progress=True):
+    def train(self, steps=None, progress=True, max_seconds=None):
         """Trains until `steps` iterations in total (default `training.steps`).
+
+        With `max_seconds`, training also stops at the first iteration boundary after that
+        much wall time since the call (restore and tracing included), with a checkpoint; for
+        runs of one process (every worker of a multi-worker run must stop at the same step,
+        which only `steps` guarantees).
 
         SIGTERM or SIGINT ends the run after the current iteration: the checkpoint of that
         step is written and `preemption.Preempted` raised (see tfbiggan/training/preemption.py).
@@ -335,6 +341,7 @@ class Trainer:
         Returns the last logged scalars.
         """
         cfg = self.config
+        called = time.perf_counter()
         total = cfg.training.steps if steps is None else steps
         start = self.restore_or_initialize()
         if start >= total:
@@ -355,6 +362,8 @@ class Trainer:
             try:
                 for current in range(start, total):
                     guard.at_boundary()  # Stops here (after saving) once a signal arrived.
+                    if max_seconds is not None and time.perf_counter() - called >= max_seconds:
+                        break
                     if self._set_progressive_batch(current):  # A new batch size: new shapes.
                         iterator, iteration = iter(self.dataset(current)), self.iteration_fn()
                     stats = {k: float(v) for k, v in guard.run(iteration, iterator).items()}
