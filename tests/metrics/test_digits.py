@@ -46,7 +46,9 @@ def test_cache_is_reused(trained, monkeypatch):
     classifier, cache_dir = trained
     path = digits.classifier_path(RESOLUTION, str(cache_dir))
     assert os.path.isfile(path) and path.endswith(".keras")
-    assert os.listdir(cache_dir) == [os.path.basename(path)]  # No temporary files left.
+    # The model and its accuracy record, no temporary files left.
+    assert sorted(os.listdir(cache_dir)) == sorted(
+        [os.path.basename(path), os.path.basename(path)[:-len(".keras")] + ".json"])
     modified = os.path.getmtime(path)
 
     def no_training(*args, **kwargs):

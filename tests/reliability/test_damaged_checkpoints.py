@@ -231,7 +231,7 @@ def test_evaluate_sample_and_export_loaders_fall_back(base, tmp_path, caplog):
     assert (step, path) == (2, os.path.join(directory, "ckpt-2"))
     assert f"Checkpoint {latest} cannot be read" in caplog.text
     generator, names = sample.load_source(workdir=workdir)
-    assert generator.num_classes == 10 and names is None
+    assert generator.num_classes == 10 and names == [str(digit) for digit in range(10)]
     with pytest.raises(checkpoints.CheckpointReadError, match="set --checkpoint_fallback"):
         evaluate.load_source(workdir=workdir, fallback=False)
     with pytest.raises(checkpoints.CheckpointReadError, match="set --checkpoint_fallback"):
