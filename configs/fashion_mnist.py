@@ -6,7 +6,7 @@ The 60,000 training images (Debian's `dataset-fashion-mnist` in
 /usr/share/datasets/fashion-mnist, or `--config.data.pipeline.path=DIR` holding the four IDX
 files), padded 28 → 32 with black, one channel end to end, mirrored at random; otherwise the
 digits recipe (configs/digits.py: hierarchical z, shared embedding, channel width 8, batch 32,
-2000 iterations under XLA). `python -m tfbiggan.demo` runs it
+2000 iterations), under XLA. `python -m tfbiggan.demo` runs it
 and then samples, exports and evaluates.
 """
 

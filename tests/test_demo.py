@@ -9,6 +9,8 @@ import sys
 import numpy as np
 import pytest
 
+from tests import conftest
+
 REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 
 
@@ -36,7 +38,7 @@ def test_digits_demo_writes_sheets_module_and_figures_beside_their_ceilings(tmp_
     workdir = tmp_path / "digits"
     command = [sys.executable, "-m", "tfbiggan.demo", "--dataset=digits",
                f"--workdir={workdir}", "--steps=3", "--num_samples=200",
-               f"--cache_dir={tmp_path / 'cache'}"]
+               f"--cache_dir={conftest.shared_cache_dir()}"]
     result = subprocess.run(command, cwd=REPO, capture_output=True, text=True, timeout=900,
                             check=False)
     assert result.returncode == 0, result.stderr[-3000:]

@@ -26,7 +26,7 @@ from tests import conftest
 
 README = conftest.REPO_ROOT / "README.md"
 ILLUSTRATIVE = "# Illustrative"
-MODULE_PATH = "workdirs/digits/module"  # What the demo writes; exported here at test size.
+MODULE_PATH = "workdirs/fashion_mnist/module"  # What the demo writes; exported here at test size.
 
 # README text -> what runs in the test.
 SUBSTITUTIONS = {

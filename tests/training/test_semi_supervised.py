@@ -62,6 +62,8 @@ def _tiny_semi_config():
     config.model.preset = "progan_mini_32"
     config.model.overrides.ch = None
     config.model.overrides.num_truncation_stats = None
+    config.model.overrides.hierarchical = None       # BigGAN options of the digits recipe.
+    config.model.overrides.shared_embedding = None
     config.model.overrides.num_classes = 0
     config.model.overrides.class_logits = 10
     config.training.mode = "semi_supervised"
