@@ -249,3 +249,18 @@ def test_rolling_checkpoints_keep_the_newest_and_list_only_existing_ones(tmp_pat
 
 if __name__ == "__main__":
     sys.exit(pytest.main([__file__, "-q"]))
+
+
+@pytest.mark.slow
+def test_time_budget_stops_at_an_iteration_boundary_with_a_checkpoint(tmp_path, monkeypatch):
+    """`train(max_seconds=)` ends the run at the first boundary past the budget and saves it."""
+    clock = iter(range(1000))  # One second per reading of the clock.
+    monkeypatch.setattr(trainer_lib, "time",
+                        type("Clock", (), {"perf_counter": staticmethod(lambda: next(clock))}))
+    config = helpers.tiny_config(steps=10)
+    workdir = str(tmp_path / "run")
+    trainer = trainer_lib.Trainer(config, workdir)
+    # Readings: 0 at the call, then 1 and 2 (< 2.5: iterate), 3 (≥ 2.5: stop) before step 3.
+    trainer.train(progress=False, max_seconds=2.5)
+    assert int(trainer.step.numpy()) == 2
+    assert trainer.manager.latest_checkpoint.endswith("ckpt-2")
