@@ -17,7 +17,9 @@ Targets:
     `tags = ["slow"]`, so that running the fast tests (`-m "not slow"`) never meets a file with
     nothing to collect. Test files a test imports become extra `srcs` (with their deps).
 
-`deps` come from the imports, read with `ast`. An import of a module brings the module's
+`deps` come from the imports, read with `ast`. A test also depends on the project modules its
+string constants name (`python -m tfbiggan.demo`, code run in a subprocess such as
+`"from tfbiggan import demo"`), and a test that reads README.md on the modules README names. An import of a module brings the module's
 library and the `__init__` libraries of the packages it lives in, except packages that also
 contain the importing file: Python has already loaded those before the importing file runs,
 and depending on them would create cycles with re-exporting `__init__` files. Any remaining
@@ -29,6 +31,7 @@ The output is deterministic: targets and labels are sorted.
 
 import argparse
 import ast
+import re
 import dataclasses
 import difflib
 import pathlib
@@ -38,6 +41,10 @@ LIBRARY_ROOTS = ("tfbiggan", "export", "configs")
 TESTS_ROOT = "tests"
 SUPPORT_NAME = "tests_support"
 SUPPORT_DATA = ("setup.cfg",)  # pytest's rootdir and [tool:pytest] configuration.
+README = "README.md"
+# `tfbiggan.x.y` and `from tfbiggan.x import y, z` inside strings and README.md.
+DOTTED_NAME = re.compile(r"\b(tfbiggan(?:\.\w+)+)")
+FROM_IMPORT = re.compile(r"\bfrom\s+(tfbiggan(?:\.\w+)*)\s+import\s+(\w+(?:\s*,\s*\w+)*)")
 FAST_TEST_SIZE = "medium"
 SLOW_TEST_SIZE = "large"
 HEADER = """\
@@ -140,6 +147,33 @@ def _imported_modules(tree, module, is_package, known):
                 found.add(submodule if submodule in known else resolve(prefix))
     found.discard(None)
     found.discard(module)
+    return found
+
+
+def _named_modules(text, known):
+    """Project modules that `text` names (dotted names and `from ... import` lines)."""
+    names = set(DOTTED_NAME.findall(text))
+    for package, imported in FROM_IMPORT.findall(text):
+        names |= {f"{package}.{name.strip()}" for name in imported.split(",")}
+    found = set()
+    for name in names:
+        parts = name.split(".")
+        for end in range(len(parts), 0, -1):
+            if ".".join(parts[:end]) in known:
+                found.add(".".join(parts[:end]))
+                break
+    return found
+
+
+def _string_modules(tree, known, readme_text):
+    """Project modules a test names in its string constants, plus README's when it reads it."""
+    strings = [node.value for node in ast.walk(tree)
+               if isinstance(node, ast.Constant) and isinstance(node.value, str)]
+    found = set()
+    for text in strings:
+        found |= _named_modules(text, known)
+    if readme_text is not None and README in strings:
+        found |= _named_modules(readme_text, known)
     return found
 
 
@@ -250,6 +284,9 @@ def collect_targets(root):
 
     test_paths = {_module_name(rel): rel for rel in test_files}
 
+    readme_path = root / README
+    readme_text = readme_path.read_text(encoding="utf-8") if readme_path.is_file() else None
+
     def deps_of(rel, module):
         """Target names a file depends on (its imports plus the packages those live in), its
         syntax tree, and the test files it imports (a py_test cannot be a dep)."""
@@ -257,7 +294,10 @@ def collect_targets(root):
         is_package = rel.endswith("__init__.py")
         own_packages = set(_ancestors(module)) | ({module} if is_package else set())
         deps, imported_tests = set(), set()
-        for imported in _imported_modules(tree, module, is_package, all_known):
+        imported_modules = _imported_modules(tree, module, is_package, all_known)
+        if _is_test_file(rel):
+            imported_modules |= _string_modules(tree, known, readme_text)
+        for imported in imported_modules:
             if imported == TESTS_ROOT or imported in support_modules:
                 deps.add(SUPPORT_NAME)
             elif imported in test_paths:

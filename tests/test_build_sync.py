@@ -128,6 +128,39 @@ def test_from_package_import_resolves_module_or_package(update_build, tmp_path):
     assert test.deps == {"tfbiggan", "tfbiggan_layers", "tfbiggan_models", "tests_support"}
 
 
+def test_modules_named_in_strings_and_readme_are_deps(update_build, tmp_path):
+    """Code a test runs in a subprocess, and README names a test resolves, need their modules
+    in the test's runfiles although the test file never imports them."""
+    _write(tmp_path, FIXTURE_TREE)
+    _write(tmp_path, {
+        "README.md": "Run `python -m tfbiggan.models` or\n\n    from tfbiggan import validation\n",
+        "tests/test_subprocess.py": """\
+            import subprocess, sys
+
+            def test_it():
+                subprocess.run([sys.executable, "-m", "tfbiggan.layers.spectral_norm"])
+                subprocess.run([sys.executable, "-c", "from tfbiggan import validation"])
+            """,
+        "tests/test_reads_readme.py": """\
+            import pathlib
+            README = pathlib.Path(__file__).parents[1] / "README.md"
+
+            def test_it():
+                README.read_text()
+            """,
+        "tests/test_plain.py": "def test_it():\n    assert 'tfbiggan is a library'\n",
+    })
+    targets = _by_name(update_build.collect_targets(tmp_path))
+    assert targets["tests_test_subprocess"].deps == {
+        "tfbiggan", "tfbiggan_layers", "tfbiggan_layers_spectral_norm", "tfbiggan_validation",
+        "tests_support"}
+    assert targets["tests_test_reads_readme"].deps == {
+        "tfbiggan", "tfbiggan_models", "tfbiggan_validation", "tests_support"}
+    assert targets["tests_test_plain"].deps == {"tests_support"}
+    # Libraries are not scanned for strings (their imports alone decide, keeping them acyclic).
+    assert targets["tfbiggan_validation"].deps == set()
+
+
 def test_a_test_importing_other_test_files_gets_them_and_their_deps(update_build, tmp_path):
     _write(tmp_path, FIXTURE_TREE)
     _write(tmp_path, {

@@ -25,7 +25,9 @@ SOURCES = ("tfds", "folder", "tfrecord", "idx", "digits")
 
 def _check_tfds_name(name):
     base = name.split(":")[0].split("/")[0]
-    known = tfds.list_builders()
+    # TFDS's own builders only: listing community datasets reads (and may fetch) a package
+    # index under ~/.cache, which a sandbox or an offline machine does not have.
+    known = tfds.list_builders(with_community_datasets=False)
     if base not in known:
         close = difflib.get_close_matches(base, known, n=3)
         hint = f" Did you mean {', '.join(repr(c) for c in close)}?" if close else ""
