@@ -71,12 +71,12 @@ def run_cli(monkeypatch, *args):
 @pytest.mark.slow
 def test_workdir_results_json(tmp_path, monkeypatch, inception_path):
     generator = write_workdir(tmp_path / "run")
-    output = tmp_path / "out" / "results.json"
+    # Without --output the figures go into the workdir, named by the step evaluated.
+    output = tmp_path / "run" / f"results_step{STEP}.json"
     assert run_cli(monkeypatch, f"--workdir={tmp_path / 'run'}", "--metrics=kid",
                    "--num_samples=40", "--batch_size=20", "--truncation=0.8",
                    "--num_reference=100", "--feature_network=inception",
-                   f"--inception={inception_path}", f"--cache_dir={tmp_path / 'cache'}",
-                   f"--output={output}") == 0
+                   f"--inception={inception_path}", f"--cache_dir={tmp_path / 'cache'}") == 0
     record = json.loads(output.read_text())
     assert record["step"] == STEP
     assert record["source"].endswith(f"ckpt-{STEP}")

@@ -61,8 +61,19 @@ def _define_flags(flag_values=FLAGS):
     flags.DEFINE_string("cache_dir", None,
                         "Cache of reference statistics and the digits classifier "
                         "(default ~/.cache/tfbiggan).", **fv)
-    flags.DEFINE_string("output", "results.json", "JSON file to write.", **fv)
+    flags.DEFINE_string("output", None, "JSON file to write (default: results_step<N>.json "
+                        "in --workdir; results.json in the current directory for --module).",
+                        **fv)
     cli.define_progress_flags(flag_values)
+
+
+def default_output(workdir, step):
+    """Where the JSON goes without --output: beside the run's checkpoints, one file per step
+    (so evaluating another step keeps the first's figures); for a module, the current
+    directory."""
+    if workdir:
+        return os.path.join(workdir, f"results_step{step}.json")
+    return "results.json"
 
 
 def _parse_value(text):
@@ -178,7 +189,7 @@ def main(argv):
                             FLAGS.truncation, FLAGS.feature_network, FLAGS.inception,
                             FLAGS.num_reference, sweep, FLAGS.batch_size, FLAGS.seed,
                             FLAGS.cache_dir, path, progress=cli.progress_enabled(FLAGS))
-    output = os.path.abspath(FLAGS.output)
+    output = os.path.abspath(FLAGS.output or default_output(FLAGS.workdir, record["step"]))
     if "truncation_curve" in record:
         stem = os.path.splitext(output)[0]
         rows = record["truncation_curve"]
