@@ -8,6 +8,15 @@ batch 32) per fade-in and per stabilisation, so the 32×32 stage is fully faded 
 1,200 and stabilises until step 2,000. The generator EMA starts there (a copy before) with
 decay 0.995: the paper's 0.999 averages over about a thousand iterations, longer than this
 short run's last stage.
+
+Minibatch standard deviation by class: D sees real and generated images in one batch, and the
+paper's strided groups of four then mix two real and two generated images of random classes,
+so the statistic measures the spread between classes and never sees a generator that draws
+one image per class (which this recipe did: recall 0.06 against the real digits' 0.90,
+within-class variety 0.34). Here each block of D's batch comes sorted by class
+(`training.sort_by_class`) and the groups are contiguous (`mbstd_grouping="contiguous"`), so a
+group holds four images of one kind and mostly one class: recall 0.49, variety 1.00
+(benchmarks/RESULTS.md, "ProGAN digits").
 """
 
 from tfbiggan.training.defaults import base_config
@@ -20,6 +29,8 @@ def get_config():
     c.data.pipeline.num_classes = 10
     c.data.pipeline.random_flip = False     # Mirrored digits are other glyphs.
     c.data.pipeline.shuffle_buffer = 2048
+    c.model.overrides.mbstd_grouping = "contiguous"
+    c.training.sort_by_class = True
     c.progressive.enabled = True
     c.progressive.stabilize_images = 6_400
     c.progressive.fade_images = 6_400

@@ -130,15 +130,16 @@ def test_pixel_norm_harness():
 
 # --- MinibatchStdDev ----------------------------------------------------------------------
 
-def _numpy_mbstd(x, group_size):
+def _numpy_mbstd(x, group_size, grouping="strided"):
     n = x.shape[0]
     g = min(group_size, n)
     m = n // g
     values = np.zeros(n)
     for k in range(m):
-        members = x[k::m].astype(np.float64)  # strided groups: example n is in group n mod M
-        std = np.sqrt(members.var(axis=0) + 1e-8)
-        values[k::m] = std.mean()
+        # strided: example n is in group n mod M; contiguous: in group n // G.
+        members = slice(k, None, m) if grouping == "strided" else slice(k * g, (k + 1) * g)
+        std = np.sqrt(x[members].astype(np.float64).var(axis=0) + 1e-8)
+        values[members] = std.mean()
     fmap = np.broadcast_to(values.reshape((n,) + (1,) * (x.ndim - 1)), x.shape[:-1] + (1,))
     return np.concatenate([x, fmap], axis=-1)
 
@@ -149,6 +150,29 @@ def test_minibatch_stddev_matches_numpy(batch, group_size):
     out = np.asarray(MinibatchStdDev(group_size)(x))
     assert out.shape == (batch, 3, 3, 5)
     np.testing.assert_allclose(out, _numpy_mbstd(x, group_size), rtol=1e-5, atol=1e-6)
+
+
+@pytest.mark.parametrize("batch,group_size", [(8, 4), (6, 3), (4, 4), (5, 1)])
+def test_minibatch_stddev_contiguous_groups_match_numpy(batch, group_size):
+    x = _randn(batch, 3, 3, 4)
+    out = np.asarray(MinibatchStdDev(group_size, grouping="contiguous")(x))
+    np.testing.assert_allclose(out, _numpy_mbstd(x, group_size, "contiguous"), rtol=1e-5,
+                               atol=1e-6)
+    if batch > group_size > 1:  # The two groupings differ.
+        assert not np.allclose(out, _numpy_mbstd(x, group_size, "strided"))
+
+
+def test_minibatch_stddev_contiguous_groups_see_a_collapsed_block():
+    """[real; fake] with fake all one image: contiguous groups give the fakes 0 (the
+    collapse shows), strided groups mix both halves and give every example the same mix."""
+    real = _randn(4, 2, 2, 3)
+    fake = np.repeat(_randn(1, 2, 2, 3), 4, axis=0)
+    x = np.concatenate([real, fake])
+    contiguous = np.asarray(MinibatchStdDev(4, epsilon=0.0, grouping="contiguous")(x))[..., 3]
+    np.testing.assert_allclose(contiguous[4:], 0.0, atol=1e-6)
+    assert contiguous[:4].min() > 0.3
+    strided = np.asarray(MinibatchStdDev(4, epsilon=0.0)(x))[..., 3]
+    assert strided[4:].min() > 0.3  # Each strided group holds two real and two fake.
 
 
 def test_minibatch_stddev_analytic_pair_and_vectors():
@@ -167,6 +191,8 @@ def test_minibatch_stddev_rejects_indivisible_batch_and_bad_group():
         MinibatchStdDev(4)(_randn(6, 2, 2, 3))
     with pytest.raises(ValueError, match="group_size"):
         MinibatchStdDev(0)
+    with pytest.raises(ValueError, match="grouping.*'blocks'"):
+        MinibatchStdDev(4, grouping="blocks")
 
 
 def test_minibatch_stddev_dynamic_batch_in_graph():
@@ -174,10 +200,16 @@ def test_minibatch_stddev_dynamic_batch_in_graph():
     fn = tf.function(layer, input_signature=[tf.TensorSpec([None, 2, 2, 3], tf.float32)])
     x = _randn(8, 2, 2, 3)
     np.testing.assert_allclose(np.asarray(fn(x)), _numpy_mbstd(x, 4), rtol=1e-5, atol=1e-6)
+    layer = MinibatchStdDev(4, grouping="contiguous")
+    fn = tf.function(layer, input_signature=[tf.TensorSpec([None, 2, 2, 3], tf.float32)])
+    np.testing.assert_allclose(np.asarray(fn(x)), _numpy_mbstd(x, 4, "contiguous"), rtol=1e-5,
+                               atol=1e-6)
 
 
 def test_minibatch_stddev_harness():
     layer_harness.check_layer(lambda: MinibatchStdDev(2), _randn(4, 4, 4, 3))
+    layer_harness.check_layer(lambda: MinibatchStdDev(2, grouping="contiguous"),
+                              _randn(4, 4, 4, 3))
 
 
 # --- FadeIn -------------------------------------------------------------------------------

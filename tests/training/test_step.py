@@ -116,6 +116,52 @@ def test_iteration_matches_a_direct_reference():
         helpers.snapshot(generator), helpers.snapshot(initial))) > 1e-3
 
 
+def test_sort_by_class_orders_each_block_and_leaves_the_losses():
+    """`sort_by_class`: the drawn classes of every update come sorted, D sees the real images
+    in class order (a stable sort); with a per-example D the weights equal an unsorted run's."""
+    num_d_steps, batch = 2, 8
+    sorted_step = _toy_step(global_batch_size=batch, num_d_steps=num_d_steps, seed=3,
+                            sort_by_class=True)
+    plain_step = _toy_step(global_batch_size=batch, num_d_steps=num_d_steps, seed=3)
+    images, labels = helpers.random_batch(num_d_steps * batch, 4, 3, seed=4)
+    assert any(np.diff(labels[:batch]) < 0)  # The data's order is not already sorted.
+    seen_by_d = []
+    call = type(sorted_step.discriminator).call
+
+    def recording(self, x, y, training=False):
+        seen_by_d.append((np.asarray(x), np.asarray(y)))
+        return call(self, x, y, training=training)
+
+    for gan_step in (sorted_step, plain_step):
+        gan_step.generator.seen = []
+    type(sorted_step.discriminator).call = recording
+    try:
+        sorted_step.replica_iteration(tf.constant(images), tf.constant(labels),
+                                      tf.constant(5, tf.int64))
+    finally:
+        type(sorted_step.discriminator).call = call
+    plain_step.replica_iteration(tf.constant(images), tf.constant(labels),
+                                 tf.constant(5, tf.int64))
+
+    for (z_sorted, y_sorted), (z_plain, y_plain) in zip(sorted_step.generator.seen,
+                                                        plain_step.generator.seen):
+        order = np.argsort(y_plain, kind="stable")  # The same (z, class) pairs, reordered.
+        np.testing.assert_array_equal(y_sorted, y_plain[order])
+        np.testing.assert_array_equal(z_sorted, z_plain[order])
+    for d in range(num_d_steps):  # D's batch: the real block sorted, then the fake block.
+        x, y = seen_by_d[d]
+        real, real_y = images[d * batch:(d + 1) * batch], labels[d * batch:(d + 1) * batch]
+        order = np.argsort(real_y, kind="stable")
+        np.testing.assert_array_equal(y[:batch], real_y[order])
+        np.testing.assert_allclose(x[:batch], real[order])
+        assert np.all(np.diff(y[batch:]) >= 0)
+    helpers.assert_snapshots_close(helpers.snapshot(sorted_step.discriminator),
+                                   helpers.snapshot(plain_step.discriminator), atol=1e-6,
+                                   what="D")
+    helpers.assert_snapshots_close(helpers.snapshot(sorted_step.generator),
+                                   helpers.snapshot(plain_step.generator), atol=1e-6, what="G")
+
+
 @pytest.mark.slow
 @pytest.mark.parametrize("extra", [{}, dict(gp_lambda=0.5, ortho_beta=0.01),
                                    dict(augment="color,translation,cutout")],

@@ -333,6 +333,10 @@ class ProGANDiscriminator(_Growing):
       fmap_base, fmap_max: channel schedule (as the generator's).
       input_channels: image channels (3).
       mbstd_group_size: MinibatchStdDev group size (paper: 4).
+      mbstd_grouping: MinibatchStdDev grouping: "strided" (the paper's) or "contiguous"
+        (groups of consecutive examples: with `training.sort_by_class`, each group holds one
+        kind, real or generated, and mostly one class, so the statistic sees within-class
+        variety; see `tfbiggan.layers.MinibatchStdDev`).
 
     Call arguments:
       return_features: also return h [B, C₀] (e.g. for a feature-matching loss).
@@ -348,7 +352,7 @@ class ProGANDiscriminator(_Growing):
     """
 
     def __init__(self, resolution, num_classes=0, fmap_base=8192, fmap_max=512,
-                 input_channels=3, mbstd_group_size=4, **kwargs):
+                 input_channels=3, mbstd_group_size=4, mbstd_grouping="strided", **kwargs):
         super().__init__(**kwargs)
         self.num_stages = _check_resolution(resolution)
         _check_int("num_classes", num_classes, 0)
@@ -362,6 +366,7 @@ class ProGANDiscriminator(_Growing):
         self.fmap_max = fmap_max
         self.input_channels = input_channels
         self.mbstd_group_size = mbstd_group_size
+        self.mbstd_grouping = mbstd_grouping
 
         self.channels = [stage_channels(s, fmap_base, fmap_max) for s in range(self.num_stages)]
         self.from_rgb, self.conv_a, self.conv_b = [], [], []
@@ -376,7 +381,8 @@ class ProGANDiscriminator(_Growing):
                                ("conv_b", self.conv_b)):
             track_list(self, prefix, layers)
         self.fade_in = FadeIn(name="fade_in")
-        self.minibatch_stddev = MinibatchStdDev(mbstd_group_size, name="minibatch_stddev")
+        self.minibatch_stddev = MinibatchStdDev(mbstd_group_size, grouping=mbstd_grouping,
+                                                name="minibatch_stddev")
         self.final_conv = EqualizedConv(self.channels[0], 3, name="conv_4x4")
         self.final_dense = EqualizedDense(self.channels[0], name="dense_4x4")
         self.output_dense = EqualizedDense(1, gain=1.0, name="output")
@@ -460,5 +466,6 @@ class ProGANDiscriminator(_Growing):
             "resolution": self.resolution, "num_classes": self.num_classes,
             "fmap_base": self.fmap_base, "fmap_max": self.fmap_max,
             "input_channels": self.input_channels,
-            "mbstd_group_size": self.mbstd_group_size})
+            "mbstd_group_size": self.mbstd_group_size,
+            "mbstd_grouping": self.mbstd_grouping})
         return config

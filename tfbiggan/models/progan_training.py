@@ -105,8 +105,8 @@ class ProGANTrainingDiscriminator(ProGANDiscriminator):
     """
 
     def __init__(self, resolution, num_classes=0, fmap_base=8192, fmap_max=512,
-                 input_channels=3, mbstd_group_size=4, minibatch_kernels=0,
-                 minibatch_kernel_dim=8, class_logits=0, **kwargs):
+                 input_channels=3, mbstd_group_size=4, mbstd_grouping="strided",
+                 minibatch_kernels=0, minibatch_kernel_dim=8, class_logits=0, **kwargs):
         _check_non_negative_int("minibatch_kernels", minibatch_kernels)
         _check_non_negative_int("class_logits", class_logits)
         if isinstance(minibatch_kernel_dim, bool) or not isinstance(
@@ -119,7 +119,8 @@ class ProGANTrainingDiscriminator(ProGANDiscriminator):
                              f"{num_classes}.")
         super().__init__(resolution, num_classes=num_classes, fmap_base=fmap_base,
                          fmap_max=fmap_max, input_channels=input_channels,
-                         mbstd_group_size=mbstd_group_size, **kwargs)
+                         mbstd_group_size=mbstd_group_size, mbstd_grouping=mbstd_grouping,
+                         **kwargs)
         self.minibatch_kernels = minibatch_kernels
         self.minibatch_kernel_dim = minibatch_kernel_dim
         self.class_logits = class_logits

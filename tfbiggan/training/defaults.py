@@ -18,7 +18,7 @@ _MODEL_CLASSES = (models.BigGANGenerator, models.BigGANDiscriminator,
 _OVERRIDE_TYPES = {"attention": tuple, "hierarchical": bool, "shared_embedding": bool,
                    "synchronized_bn": bool, "bn_epsilon": float, "bn_momentum": float,
                    "sn_epsilon": float, "kernel_initializer": object,
-                   "output_activation": str}
+                   "output_activation": str, "mbstd_grouping": str}
 
 
 LOSS_OPTIONS = ("drift", "real_label")
@@ -100,6 +100,10 @@ def base_config():
     # comma-separated subset of "color", "translation", "cutout", applied to every image D
     # sees (real and generated, in both updates). "" = none.
     t.augment = ""
+    # Each update's real images and drawn classes sorted by class, so that a ProGAN
+    # discriminator with contiguous minibatch-stddev groups (`model.overrides.mbstd_grouping=
+    # "contiguous"`) compares samples of one class (tfbiggan/training/step.py).
+    t.sort_by_class = False
 
     c.checkpoint = ml_collections.ConfigDict()
     c.checkpoint.every = 1000

@@ -46,6 +46,11 @@ class StepConfig:
     # DiffAugment policy (Zhao et al. 2020; tfbiggan.augment): applied to every image D sees,
     # real and generated, in both updates. "" = none.
     augment: str = ""
+    # Every update's real images and drawn classes in class order (each block of D's batch,
+    # real and generated, sorted by label): with a discriminator whose minibatch-stddev groups
+    # are contiguous (`mbstd_grouping="contiguous"`), a group then holds one kind and mostly
+    # one class, so D sees within-class collapse. The losses do not depend on the order.
+    sort_by_class: bool = False
 
 
 class GANStep:
@@ -108,7 +113,11 @@ class GANStep:
         z = tf.random.stateless_normal([effective, self.generator.dim_z], seed=seed)
         y = tf.random.stateless_uniform([effective], seed=seed + [0, 7], minval=0,
                                         maxval=self.generator.num_classes, dtype=tf.int32)
-        return z[start:start + batch], y[start:start + batch]
+        z, y = z[start:start + batch], y[start:start + batch]
+        if self.config.sort_by_class:  # The same (z, class) pairs, in class order.
+            order = tf.argsort(y, stable=True)
+            z, y = tf.gather(z, order), tf.gather(y, order)
+        return z, y
 
     def _augment(self, images, step, stream, index, sub_step):
         """DiffAugment of this replica's images, drawn like the latents: once per update over
@@ -127,6 +136,9 @@ class GANStep:
 
     def _d_gradients(self, real, real_labels, step, index, sub_step):
         batch = tf.shape(real)[0] if real.shape[0] is None else real.shape[0]
+        if self.config.sort_by_class:
+            order = tf.argsort(real_labels, stable=True)
+            real, real_labels = tf.gather(real, order), tf.gather(real_labels, order)
         z, y = self._latents(step, _D_STREAM, index, sub_step, batch)
         fake = tf.stop_gradient(self.generator(z, y, training=True))
         fake = tf.cast(fake, real.dtype)

@@ -114,7 +114,8 @@ class Trainer:
                        feature_matching=cfg.get("feature_matching", "off"),
                        historical_averaging_g=cfg.get("historical_averaging_g", 0.0),
                        historical_averaging_d=cfg.get("historical_averaging_d", 0.0),
-                       augment=cfg.get("augment", "")))
+                       augment=cfg.get("augment", ""),
+                       sort_by_class=cfg.get("sort_by_class", False)))
         # Improved Techniques and progressive growing (both off unless configured).
         with self.strategy.scope():
             self.gan_step.build_history()
@@ -235,7 +236,7 @@ class Trainer:
         skip = cfg.get("nonfinite", "stop") == "skip"
         guarded = self._guarded_variables() if skip else []
 
-        @tf.function
+        @tf.function(autograph=False)
         def iteration(iterator):
             images, labels = next(iterator)
             # "skip": keep the values from before the iteration to put back if it goes bad.
