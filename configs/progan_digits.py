@@ -15,7 +15,7 @@ so the statistic measures the spread between classes and never sees a generator 
 one image per class (which this recipe did: recall 0.06 against the real digits' 0.90,
 within-class variety 0.34). Here each block of D's batch comes sorted by class
 (`training.sort_by_class`) and the groups are contiguous (`mbstd_grouping="contiguous"`), so a
-group holds four images of one kind and mostly one class: recall 0.49, variety 1.00
+group holds four images of one kind and mostly one class: recall 0.58, variety 1.12
 (benchmarks/RESULTS.md, "ProGAN digits").
 """
 
