@@ -236,6 +236,8 @@ class Trainer:
         skip = cfg.get("nonfinite", "stop") == "skip"
         guarded = self._guarded_variables() if skip else []
 
+        # Without autograph: the iteration's branches are Python's (tf.cond where a tensor
+        # decides), and converting every layer's code cost ~5 s at each start of a run.
         @tf.function(autograph=False)
         def iteration(iterator):
             images, labels = next(iterator)
