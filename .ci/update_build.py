@@ -19,7 +19,8 @@ Targets:
 
 `deps` come from the imports, read with `ast`. A test also depends on the project modules its
 string constants name (`python -m tfbiggan.demo`, code run in a subprocess such as
-`"from tfbiggan import demo"`), and a test that reads README.md on the modules README names. An import of a module brings the module's
+`"from tfbiggan import demo"`), and a test that reads README.md on the modules README names.
+An import of a module brings the module's
 library and the `__init__` libraries of the packages it lives in, except packages that also
 contain the importing file: Python has already loaded those before the importing file runs,
 and depending on them would create cycles with re-exporting `__init__` files. Any remaining
@@ -31,10 +32,10 @@ The output is deterministic: targets and labels are sorted.
 
 import argparse
 import ast
-import re
 import dataclasses
 import difflib
 import pathlib
+import re
 import sys
 
 LIBRARY_ROOTS = ("tfbiggan", "export", "configs")
@@ -115,24 +116,26 @@ def _parse(root, rel):
         raise SystemExit(f"update_build: cannot parse {rel}: {error}") from error
 
 
+def _resolve(name, known):
+    """The longest prefix of the dotted `name` in `known` (None if none): a module that is not
+    written yet resolves to its package, `package.Class` to the package."""
+    parts = name.split(".")
+    for end in range(len(parts), 0, -1):
+        candidate = ".".join(parts[:end])
+        if candidate in known:
+            return candidate
+    return None
+
+
 def _imported_modules(tree, module, is_package, known):
     """Project modules (dotted names) that the file `module` imports, resolved against `known`."""
     package = module if is_package else module.rpartition(".")[0]
     found = set()
 
-    def resolve(name):
-        # The longest existing prefix: a module that is not written yet resolves to its package.
-        parts = name.split(".")
-        for end in range(len(parts), 0, -1):
-            candidate = ".".join(parts[:end])
-            if candidate in known:
-                return candidate
-        return None
-
     for node in ast.walk(tree):
         if isinstance(node, ast.Import):
             for alias in node.names:
-                found.add(resolve(alias.name))
+                found.add(_resolve(alias.name, known))
         elif isinstance(node, ast.ImportFrom):
             if node.level:
                 base = package.split(".") if package else []
@@ -144,7 +147,7 @@ def _imported_modules(tree, module, is_package, known):
                 continue
             for alias in node.names:
                 submodule = f"{prefix}.{alias.name}"
-                found.add(submodule if submodule in known else resolve(prefix))
+                found.add(submodule if submodule in known else _resolve(prefix, known))
     found.discard(None)
     found.discard(module)
     return found
@@ -155,14 +158,7 @@ def _named_modules(text, known):
     names = set(DOTTED_NAME.findall(text))
     for package, imported in FROM_IMPORT.findall(text):
         names |= {f"{package}.{name.strip()}" for name in imported.split(",")}
-    found = set()
-    for name in names:
-        parts = name.split(".")
-        for end in range(len(parts), 0, -1):
-            if ".".join(parts[:end]) in known:
-                found.add(".".join(parts[:end]))
-                break
-    return found
+    return {_resolve(name, known) for name in names} - {None}
 
 
 def _string_modules(tree, known, readme_text):

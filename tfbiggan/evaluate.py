@@ -68,9 +68,8 @@ def _define_flags(flag_values=FLAGS):
 
 
 def default_output(workdir, step):
-    """Where the JSON goes without --output: beside the run's checkpoints, one file per step
-    (so evaluating another step keeps the first's figures); for a module, the current
-    directory."""
+    """Where the JSON goes without --output: into the workdir, one file per step (so evaluating
+    another step keeps the first's figures); for a module, the current directory."""
     if workdir:
         return os.path.join(workdir, f"results_step{step}.json")
     return "results.json"

@@ -13,10 +13,10 @@ class MinibatchStdDev(keras.layers.Layer):
     divisible by G). As in the paper's reference code the groups are strided by default: with
     M = N / G, example n belongs to group n mod M; `grouping="contiguous"` makes example n
     belong to group n // G instead, so that a batch made of blocks (real images then fakes,
-    each sorted by class) is grouped within its blocks. For every group, the biased standard deviation over
-    its G members is taken per feature and position, sqrt(mean((x − mean)²) + epsilon), then
-    averaged over all features and positions into one number, which is broadcast as a
-    constant feature map appended after the channels of every member of the group.
+    each sorted by class) is grouped within its blocks. For every group, the biased standard
+    deviation over its G members is taken per feature and position,
+    sqrt(mean((x − mean)²) + epsilon), then averaged over all features and positions into one
+    number, which is broadcast as a constant feature map appended after the channels of every member of the group.
     Inputs are [N, ..., C] (NHWC images or [N, C] vectors); outputs [N, ..., C + 1].
     The statistics are computed in float32.
 
