@@ -46,7 +46,9 @@ def tiny_fashion_config(idx_dir):
     config.data.pipeline.path = idx_dir
     config.data.pipeline.shuffle_buffer = 16
     config.training.augment = fashion.training.augment
-    for key in ("hierarchical", "shared_embedding", "out_channels", "in_channels"):
+    config.training.sort_by_class = fashion.training.sort_by_class
+    for key in ("hierarchical", "shared_embedding", "out_channels", "in_channels",
+                "mbstd_group_size", "mbstd_grouping"):
         config.model.overrides[key] = fashion.model.overrides[key]
     config.model.overrides.num_truncation_stats = 3
     return config
@@ -59,6 +61,8 @@ def test_grey_from_data_to_export(idx_dir, tmp_path):
     trainer = trainer_lib.Trainer(config, str(tmp_path / "run"))
     trainer.train(progress=False)
     assert trainer.generator.out_channels == 1 and trainer.discriminator.in_channels == 1
+    assert (trainer.discriminator.mbstd_group_size, trainer.discriminator.mbstd_grouping) == \
+        (4, "contiguous") and trainer.discriminator.blocks[-1].conv1.kernel.shape[-2] == 4 * 4 + 1
     generator, step, _ = wd.load_ema_generator(str(tmp_path / "run"))
     assert step == 2
     z = np.zeros((2, generator.dim_z), np.float32)

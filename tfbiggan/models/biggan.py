@@ -5,6 +5,7 @@ from keras import ops
 
 from tfbiggan import validation
 from tfbiggan.layers.blocks import DBlock, GBlock
+from tfbiggan.layers.minibatch_stddev import MinibatchStdDev
 from tfbiggan.layers.spectral_norm import SpectralNormDense
 from tfbiggan.models import architectures, common
 from tfbiggan.layers.tracking import track_list
@@ -193,6 +194,16 @@ class BigGANDiscriminator(keras.Model):
         batch D is called on: per replica, per accumulation sub-step and, in the trainer's
         D update, over the concatenated real and generated examples.
       minibatch_kernel_dim: dimension of each projected row of T (8).
+      mbstd_group_size: 0 (the default, as in the paper) or G > 0: a minibatch standard
+        deviation feature map (ProGAN's, `tfbiggan.layers.MinibatchStdDev`) is appended to
+        the input of the last block, which then reads 1 more channel (its first convolution
+        gains an input row and, its width in and out now differing, its identity shortcut
+        becomes a learned SN 1×1 convolution). The batch D is called on must be
+        divisible by min(G, batch).
+      mbstd_grouping: "strided" (the ProGAN paper's groups) or "contiguous" (consecutive
+        examples: the trainer concatenates [real; generated], so with `training.sort_by_class`
+        each group holds one kind and as few classes as the batch allows, and the statistic
+        measures within-class variety).
 
     Call: `discriminator(images, y, training=False, return_features=False)`; with
     `return_features=True` returns (logits, pooled penultimate features h [B, 16ch], before
@@ -206,7 +217,7 @@ class BigGANDiscriminator(keras.Model):
     def __init__(self, resolution=128, ch=96, num_classes=1000, attention=None,
                  sn_epsilon=1e-4, num_power_iterations=1, in_channels=3,
                  kernel_initializer="orthogonal", minibatch_kernels=0, minibatch_kernel_dim=8,
-                 **kwargs):
+                 mbstd_group_size=0, mbstd_grouping="strided", **kwargs):
         super().__init__(**kwargs)
         arch = architectures.lookup(architectures.BIGGAN_DISCRIMINATOR, resolution,
                                     "BigGAN discriminator")
@@ -224,12 +235,21 @@ class BigGANDiscriminator(keras.Model):
             "minibatch_kernels", minibatch_kernels, allow_zero=True)
         self.minibatch_kernel_dim = validation.positive_int(
             "minibatch_kernel_dim", minibatch_kernel_dim)
+        self.mbstd_group_size = validation.positive_int(
+            "mbstd_group_size", mbstd_group_size, allow_zero=True)
+        self.mbstd_grouping = mbstd_grouping
         sn = common.sn_settings(self.sn_epsilon, self.num_power_iterations,
                                 self.kernel_initializer)
         policy = self.dtype_policy
+        # Before the last block; the layer validates the grouping.
+        self.mbstd = (MinibatchStdDev(self.mbstd_group_size, grouping=mbstd_grouping,
+                                      dtype=policy, name="mbstd")
+                      if self.mbstd_group_size else None)
         self.blocks, self.attention_layers = [], []
         size, channels = resolution, self.in_channels
         for index, spec in enumerate(arch.blocks):
+            if self.mbstd is not None and index == len(arch.blocks) - 1:
+                channels += 1
             block = DBlock(spec.out_mult * self.ch, downsample=spec.resample,
                            preactivation=index > 0, **_block_sn(sn), dtype=policy,
                            name=f"block{index}")
@@ -249,7 +269,7 @@ class BigGANDiscriminator(keras.Model):
 
     def call(self, images, y=None, training=False, return_features=False):
         h, y_onehot = common.discriminator_inputs(self, images, y)
-        h = common.run_stack(self, h, training)
+        h = common.run_stack(self, h, training, before_last=self.mbstd)
         logits, features = self.head(h, y_onehot, training=training)
         return (logits, features) if return_features else logits
 
@@ -257,6 +277,7 @@ class BigGANDiscriminator(keras.Model):
         return {
             "name": self.name, "resolution": self.resolution, "ch": self.ch,
             "num_classes": self.num_classes, "attention": self.attention,
+            "mbstd_group_size": self.mbstd_group_size, "mbstd_grouping": self.mbstd_grouping,
             "sn_epsilon": self.sn_epsilon, "num_power_iterations": self.num_power_iterations,
             "in_channels": self.in_channels, "kernel_initializer": self.kernel_initializer,
             "minibatch_kernels": self.minibatch_kernels,

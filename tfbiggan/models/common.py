@@ -183,12 +183,16 @@ def output_layer(model, conv_channels, shape, sn):
     return layer
 
 
-def run_stack(model, h, training, conditions=None, truncation=None):
+def run_stack(model, h, training, conditions=None, truncation=None, before_last=None):
     """Runs the residual blocks with their self-attention layers.
 
-    `conditions` (one per block) is given for generator blocks, None for discriminator blocks.
+    `conditions` (one per block) is given for generator blocks, None for discriminator blocks;
+    `before_last` (a layer or None) transforms the input of the last block.
     """
+    last = len(model.blocks) - 1
     for index, (block, attention) in enumerate(zip(model.blocks, model.attention_layers)):
+        if before_last is not None and index == last:
+            h = before_last(h)
         if conditions is None:
             h = block(h, training=training)
         else:
