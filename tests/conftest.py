@@ -90,3 +90,18 @@ def shared_cache_dir(resolutions=(32,)):
         for resolution in resolutions:
             digits.load_digits_classifier(resolution, cache_dir=str(path))
     return str(path)
+
+
+def pytest_collection_modifyitems(config, items):  # pylint: disable=unused-argument
+    """Modules with slow tests first, those with most of them first, each module's tests kept
+    together and in order: with pytest-xdist's load scheduling the long runs (the restart
+    tests, the conversions) start at once on every worker instead of keeping one worker busy
+    after the others are done."""
+    slow = {}
+    for item in items:
+        slow.setdefault(item.module.__name__, 0)
+        if item.get_closest_marker("slow") is not None:
+            slow[item.module.__name__] += 1
+    first = {name: index for index, name in enumerate(dict.fromkeys(i.module.__name__
+                                                                      for i in items))}
+    items.sort(key=lambda item: (-slow[item.module.__name__], first[item.module.__name__]))
