@@ -99,9 +99,8 @@ def pytest_collection_modifyitems(config, items):  # pylint: disable=unused-argu
     after the others are done."""
     slow = {}
     for item in items:
-        slow.setdefault(item.module.__name__, 0)
-        if item.get_closest_marker("slow") is not None:
-            slow[item.module.__name__] += 1
-    first = {name: index for index, name in enumerate(dict.fromkeys(i.module.__name__
-                                                                      for i in items))}
-    items.sort(key=lambda item: (-slow[item.module.__name__], first[item.module.__name__]))
+        path = item.nodeid.split("::")[0]
+        slow[path] = slow.get(path, 0) + (item.get_closest_marker("slow") is not None)
+    first = {path: index for index, path in enumerate(slow)}  # Collection order.
+    items.sort(key=lambda item: (-slow[item.nodeid.split("::")[0]],
+                                 first[item.nodeid.split("::")[0]]))
