@@ -99,8 +99,6 @@ def pytest_collection_modifyitems(config, items):  # pylint: disable=unused-argu
     after the others are done."""
     slow = {}
     for item in items:
-        path = item.nodeid.split("::")[0]
-        slow[path] = slow.get(path, 0) + (item.get_closest_marker("slow") is not None)
+        slow[item.path] = slow.get(item.path, 0) + (item.get_closest_marker("slow") is not None)
     first = {path: index for index, path in enumerate(slow)}  # Collection order.
-    items.sort(key=lambda item: (-slow[item.nodeid.split("::")[0]],
-                                 first[item.nodeid.split("::")[0]]))
+    items.sort(key=lambda item: (-slow[item.path], first[item.path]))

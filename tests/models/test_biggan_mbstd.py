@@ -1,8 +1,8 @@
 """The minibatch standard deviation option of the BigGAN discriminator
-(`mbstd_group_size`, `mbstd_grouping`): the logits against the model's own blocks with a
-NumPy statistic before the last block (then the model's head), which examples a group couples (contiguous against
-strided), the extra input channel of the last block (and its learned shortcut), off by default, serialisation and
-argument checks."""
+(`mbstd_group_size`, `mbstd_grouping`): the logits against the model's own blocks with the
+NumPy statistic of the layer's tests before the last block (then the model's head), which
+examples a group couples (contiguous against strided), the extra input channel of the last
+block (and its learned shortcut), off by default, serialisation and argument checks."""
 
 import os
 
@@ -10,6 +10,7 @@ import keras
 import numpy as np
 import pytest
 
+from tests.layers.test_progan_layers import _numpy_mbstd
 from tfbiggan.models import BigGANDiscriminator
 
 
@@ -20,20 +21,6 @@ def _discriminator(**kwargs):
 def _images(batch, seed=0):
     rng = np.random.default_rng(seed)
     return rng.uniform(-1.0, 1.0, (batch, 32, 32, 1)).astype(np.float32)
-
-
-def _numpy_mbstd(x, group, grouping):
-    """ProGAN's statistic: per group, the standard deviation over its members of every
-    feature, averaged over features, appended as one constant channel."""
-    n = x.shape[0]
-    y = x.reshape((group, n // group) + x.shape[1:]) if grouping == "strided" else \
-        x.reshape((n // group, group) + x.shape[1:])
-    axis = 0 if grouping == "strided" else 1
-    std = np.sqrt(y.var(axis=axis) + 1e-8).mean(axis=(1, 2, 3))  # One per group.
-    per_example = np.array([std[i % (n // group)] if grouping == "strided" else std[i // group]
-                            for i in range(n)])
-    stat = np.broadcast_to(per_example[:, None, None, None], x.shape[:3] + (1,))
-    return np.concatenate([x, stat], axis=-1)
 
 
 @pytest.mark.parametrize("grouping", ["contiguous", "strided"])

@@ -230,8 +230,8 @@ def fashion_mnist_config():
     c.training.batch_size = 16
     # A minibatch standard deviation map before D's last block, over contiguous groups of
     # four of each update's class-sorted real or generated images: D sees when a class's
-    # samples are alike, which a per-image D cannot (benchmarks/RESULTS.md, "Minibatch
-    # standard deviation by class": recall 0.40 → 0.51, coverage 0.58 → 0.68, least varied
+    # samples are alike, which a per-image D cannot (benchmarks/RESULTS.md, "Batch 8 and
+    # minibatch standard deviation by class": recall 0.40 → 0.51, coverage 0.58 → 0.68, least varied
     # class 0.41 → 0.62 at 10 minutes of training).
     c.model.overrides.mbstd_group_size = 4
     c.model.overrides.mbstd_grouping = "contiguous"
